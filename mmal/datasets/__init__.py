@@ -1,0 +1,4 @@
+from .pool_layout import KEY_FIELDS, PoolLayout
+from .samplers import IndexSampler, LabeledSubsetSampler
+
+__all__ = ['KEY_FIELDS', 'IndexSampler', 'LabeledSubsetSampler', 'PoolLayout']

@@ -1,0 +1,121 @@
+import copy
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from mmengine.dist import all_gather_object, get_dist_info
+from mmengine.model import is_model_wrapper
+from mmengine.utils import ProgressBar
+
+from mmal.datasets import IndexSampler
+from mmal.models import build_loss_adapter
+
+
+def unwrap(model):
+    return model.module if is_model_wrapper(model) else model
+
+
+def leaf_pipeline(dataset_cfg: dict) -> list:
+    """The pipeline of the first leaf dataset of a (Concat/Repeat) dataset config."""
+    while 'pipeline' not in dataset_cfg:
+        if 'datasets' in dataset_cfg:
+            dataset_cfg = dataset_cfg['datasets'][0]
+        elif 'dataset' in dataset_cfg:
+            dataset_cfg = dataset_cfg['dataset']
+        else:
+            raise KeyError('Cannot find a pipeline in the dataset config')
+    return dataset_cfg['pipeline']
+
+
+def with_pipeline(dataset_cfg: dict, pipeline: list) -> dict:
+    """A copy of a (Concat/Repeat) dataset config whose leaves use ``pipeline``."""
+    dataset_cfg = copy.deepcopy(dataset_cfg)
+    leaves = [dataset_cfg]
+    while leaves:
+        leaf = leaves.pop()
+        if 'datasets' in leaf:
+            leaves.extend(leaf['datasets'])
+        elif 'dataset' in leaf and isinstance(leaf['dataset'], dict):
+            leaves.append(leaf['dataset'])
+        else:
+            leaf['pipeline'] = copy.deepcopy(pipeline)
+    return dataset_cfg
+
+
+class PoolScorer:
+    """Computes a strategy's model outputs for pool samples, on all ranks.
+
+    Reads the samples through their own scoring dataset (the training samples with
+    the test pipeline), splits them across ranks without padding, and gathers the
+    outputs back in the order asked for, so the result does not depend on the
+    world size.
+
+    Args:
+        runner: The mmengine runner.
+        dataset: The scoring dataset, built with the same structure as the pool's.
+        layout: The pool's :class:`PoolLayout` (maps pool to dataset indices).
+        dataloader_cfg (dict): ``batch_size``, ``num_workers``, ``collate_fn``...
+    """
+
+    def __init__(self, runner, dataset, layout, dataloader_cfg: dict):
+        self.runner = runner
+        self.dataset = dataset
+        self.layout = layout
+        self.dataloader_cfg = {
+            key: value for key, value in dataloader_cfg.items()
+            if key not in ('dataset', 'sampler', 'batch_sampler')}
+        self.dataloader_cfg['persistent_workers'] = False
+
+    def score(self, pool_indices: Sequence[int], output: str,
+              description: str = 'scoring') -> np.ndarray:
+        rank, world_size = get_dist_info()
+        positions = list(range(rank, len(pool_indices), world_size))
+        sampler = IndexSampler(
+            [self.layout.groups[pool_indices[p]][0] for p in positions])
+        loader = self.runner.build_dataloader(
+            dict(self.dataloader_cfg, dataset=self.dataset, sampler=sampler))
+        model = unwrap(self.runner.model)
+        compute = self._output_fn(model, output)
+        progress = ProgressBar(len(pool_indices)) if rank == 0 else None
+        if progress is not None:
+            self.runner.logger.info(f'{description}: {len(pool_indices)} samples')
+        model.eval()
+        local = []
+        with torch.no_grad():
+            for batch in loader:
+                data = model.data_preprocessor(batch, False)
+                out = compute(data['inputs'], data['data_samples'])
+                local.append(out.detach().float().cpu().numpy())
+                if progress is not None:
+                    progress.update(min(len(out) * world_size,
+                                        len(pool_indices) - progress.completed))
+        if progress is not None:
+            print(flush=True)
+        local_array = np.concatenate(local) if local else None
+        gathered = all_gather_object((positions, local_array))
+        return self._assemble(gathered, len(pool_indices))
+
+    @staticmethod
+    def _assemble(gathered, total: int) -> np.ndarray:
+        result: Optional[np.ndarray] = None
+        for positions, values in gathered:
+            if values is None:
+                continue
+            if result is None:
+                result = np.zeros((total, ) + values.shape[1:], dtype=values.dtype)
+            result[positions] = values
+        if result is None:
+            raise RuntimeError('No samples were scored')
+        return result
+
+    @staticmethod
+    def _output_fn(model, output: str):
+        if output == 'predicted_loss':
+            return model.predict_loss
+        target = getattr(model, 'target', model)
+        adapter = getattr(model, 'adapter', None) or build_loss_adapter(target)
+        if output == 'entropy':
+            return lambda inputs, samples: adapter.entropy(target, inputs, samples)
+        if output == 'features':
+            return lambda inputs, samples: adapter.features(target, inputs, samples)
+        raise ValueError(f'Unknown strategy output {output!r}')

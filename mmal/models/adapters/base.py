@@ -1,0 +1,66 @@
+from contextlib import contextmanager
+from typing import Dict, List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+
+from mmal.registry import LOSS_ADAPTERS
+
+
+class BaseLossAdapter:
+    """Knows how one family of toolbox models computes its loss, per sample.
+
+    An adapter is registered in ``LOSS_ADAPTERS`` under the name of the model class it
+    serves; subclasses of that class find it too (``SSD`` finds the adapter registered
+    as ``SingleStageDetector``). Supporting a new toolbox model needs one adapter.
+    """
+
+    def loss(self, model: nn.Module, inputs, data_samples
+             ) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
+        """Run the model's own loss once; return its loss dict, unchanged, and the
+        per-sample target losses of shape (B,) on a scale comparable across batches."""
+        raise NotImplementedError
+
+    def features(self, model: nn.Module, inputs, data_samples) -> torch.Tensor:
+        """Pooled penultimate features (B, D), for the core-set strategy."""
+        feats = model.extract_feat(inputs)
+        last = feats[-1] if isinstance(feats, (tuple, list)) else feats
+        return last.flatten(2).mean(dim=2) if last.dim() > 2 else last
+
+    def entropy(self, model: nn.Module, inputs, data_samples) -> torch.Tensor:
+        """Predictive entropy per sample (B,), for the entropy strategy."""
+        raise NotImplementedError(
+            f'{type(self).__name__} does not define entropy scores for '
+            f'{type(model).__name__}')
+
+
+@contextmanager
+def record_calls(module: nn.Module):
+    """Record ``(args, kwargs)`` of every forward call of ``module`` in the block."""
+    calls: List[tuple] = []
+
+    def hook(mod, args, kwargs, output):
+        calls.append((args, kwargs))
+
+    handle = module.register_forward_hook(hook, with_kwargs=True)
+    try:
+        yield calls
+    finally:
+        handle.remove()
+
+
+def build_loss_adapter(model: nn.Module, cfg: Optional[dict] = None
+                       ) -> BaseLossAdapter:
+    """The adapter given by ``cfg``, else the one registered for the model's class
+    or its nearest registered base class."""
+    if cfg is not None:
+        return LOSS_ADAPTERS.build(cfg)
+    LOSS_ADAPTERS.import_from_location()
+    for cls in type(model).__mro__:
+        if cls.__name__ in LOSS_ADAPTERS.module_dict:
+            return LOSS_ADAPTERS.get(cls.__name__)()
+    raise KeyError(
+        f'No loss adapter for {type(model).__name__}; registered for: '
+        f'{sorted(LOSS_ADAPTERS.module_dict)}. Detection and pose adapters load '
+        "on demand: add 'mmal.models.adapters.detection' or "
+        "'mmal.models.adapters.pose' to custom_imports.")

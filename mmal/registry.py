@@ -1,0 +1,9 @@
+"""Registries that mmal adds; models, loops, hooks, datasets and samplers go into
+mmengine's root registries so that mmdet, mmpose and mmpretrain scopes all find them."""
+from mmengine.registry import Registry
+
+# Query strategies: (keys, model outputs) -> chosen positions.
+STRATEGIES = Registry('active learning strategy', locations=['mmal.strategies'])
+
+# Per-sample target-loss adapters, registered under the model class name they serve.
+LOSS_ADAPTERS = Registry('loss adapter', locations=['mmal.models.adapters'])

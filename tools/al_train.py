@@ -1,0 +1,89 @@
+"""Run an active learning experiment: ``python tools/al_train.py CONFIG``.
+
+Shaped like the toolboxes' ``tools/train.py``; the config's ``train_cfg`` is an
+``ActiveLearningLoop`` that runs every cycle, so one call does the whole experiment.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+import mmal  # noqa: F401  (registers the loop, models, hooks, strategies)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Active learning with mmal')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('--work-dir', help='where logs, checkpoints, '
+                        'al_state.json and al_curve.png go')
+    parser.add_argument('--resume', action='store_true',
+                        help='continue from <work-dir>/al_state.json after the '
+                        'last finished cycle')
+    parser.add_argument('--amp', action='store_true',
+                        help='automatic mixed precision training (GPU)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, e.g. train_cfg.cycles=3 '
+        'train_cfg.query_size=100')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def build_config(args) -> Config:
+    if not osp.isfile(args.config):
+        raise FileNotFoundError(f'Config file {args.config} does not exist')
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    if cfg.get('train_cfg', {}).get('type') != 'ActiveLearningLoop':
+        raise ValueError(f'{args.config} is not an active learning config: set '
+                         "train_cfg = dict(_delete_=True, type='ActiveLearningLoop', "
+                         '...)')
+    if args.amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.resume:
+        # The loop resumes whole cycles from al_state.json; the runner's own
+        # epoch-level resume stays off.
+        cfg.train_cfg.resume = True
+        adopt_state_seed(cfg)
+    return cfg
+
+
+def adopt_state_seed(cfg: Config) -> None:
+    """On resume, reuse the interrupted run's seed unless one is configured."""
+    state_path = osp.join(cfg.work_dir, 'al_state.json')
+    randomness = cfg.get('randomness') or {}
+    if randomness.get('seed') is not None or not osp.isfile(state_path):
+        return
+    try:
+        with open(state_path) as f:
+            seed = json.load(f)['seed']
+    except (ValueError, KeyError, TypeError):
+        return  # the loop reports the corrupted file with the fix
+    cfg.randomness = dict(randomness, seed=seed)
+
+
+def main():
+    args = parse_args()
+    runner = Runner.from_cfg(build_config(args))
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
