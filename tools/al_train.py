@@ -8,10 +8,12 @@ import json
 import os
 import os.path as osp
 
+import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mmal  # noqa: F401  (registers the loop, models, hooks, strategies)
+from mmal.utils import check_data_roots
 
 
 def parse_args():
@@ -54,6 +56,9 @@ def build_config(args) -> Config:
         raise ValueError(f'{args.config} is not an active learning config: set '
                          "train_cfg = dict(_delete_=True, type='ActiveLearningLoop', "
                          '...)')
+    check_data_roots(cfg)
+    if args.launcher != 'none' and not torch.cuda.is_available():
+        use_cpu_distributed(cfg)
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
@@ -63,6 +68,15 @@ def build_config(args) -> Config:
         cfg.train_cfg.resume = True
         adopt_state_seed(cfg)
     return cfg
+
+
+def use_cpu_distributed(cfg: Config) -> None:
+    """Distributed runs without GPUs: gloo, and DDP without device ids (mmengine
+    passes the local rank as a CUDA device id by default)."""
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+    wrapper = cfg.setdefault('model_wrapper_cfg',
+                             dict(type='MMDistributedDataParallel'))
+    wrapper.setdefault('device_ids', None)
 
 
 def adopt_state_seed(cfg: Config) -> None:

@@ -4,7 +4,7 @@ import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
-from mmengine.dist import get_dist_info, is_main_process
+from mmengine.dist import all_reduce_params, get_dist_info, is_main_process
 from mmengine.registry import DATASETS, LOOPS
 from mmengine.runner import BaseLoop, set_random_seed
 
@@ -200,11 +200,19 @@ class ActiveLearningLoop(BaseLoop):
                         and self.epoch_in_cycle < self.epochs_per_cycle):
                     self.runner.val_loop.run()
             self._epoch = self._cycle_start_epoch + self.epochs_per_cycle
+            self._sync_buffers()
             metrics = self.runner.val_loop.run()
             queried = self._query(cycle) if cycle + 1 < self.cycles else []
             self._finish_cycle(cycle, metrics, queried)
         self.runner.call_hook('after_train')
         return self.runner.model
+
+    def _sync_buffers(self) -> None:
+        # DDP does not broadcast buffers here (mmengine's default): average the
+        # BatchNorm statistics so that every rank evaluates and scores the same
+        # model, and the selection does not depend on the world size.
+        if get_dist_info()[1] > 1:
+            all_reduce_params(self.runner.model.buffers(), op='mean')
 
     def _start(self) -> int:
         """Label the initial set, or restore a previous run's; returns the cycle to

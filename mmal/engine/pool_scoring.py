@@ -9,6 +9,7 @@ from mmengine.utils import ProgressBar
 
 from mmal.datasets import IndexSampler
 from mmal.models import build_loss_adapter
+from mmal.utils import leaf_datasets
 
 
 def unwrap(model):
@@ -17,28 +18,17 @@ def unwrap(model):
 
 def leaf_pipeline(dataset_cfg: dict) -> list:
     """The pipeline of the first leaf dataset of a (Concat/Repeat) dataset config."""
-    while 'pipeline' not in dataset_cfg:
-        if 'datasets' in dataset_cfg:
-            dataset_cfg = dataset_cfg['datasets'][0]
-        elif 'dataset' in dataset_cfg:
-            dataset_cfg = dataset_cfg['dataset']
-        else:
-            raise KeyError('Cannot find a pipeline in the dataset config')
-    return dataset_cfg['pipeline']
+    for leaf in leaf_datasets(dataset_cfg):
+        if 'pipeline' in leaf:
+            return leaf['pipeline']
+    raise KeyError('Cannot find a pipeline in the dataset config')
 
 
 def with_pipeline(dataset_cfg: dict, pipeline: list) -> dict:
     """A copy of a (Concat/Repeat) dataset config whose leaves use ``pipeline``."""
     dataset_cfg = copy.deepcopy(dataset_cfg)
-    leaves = [dataset_cfg]
-    while leaves:
-        leaf = leaves.pop()
-        if 'datasets' in leaf:
-            leaves.extend(leaf['datasets'])
-        elif 'dataset' in leaf and isinstance(leaf['dataset'], dict):
-            leaves.append(leaf['dataset'])
-        else:
-            leaf['pipeline'] = copy.deepcopy(pipeline)
+    for leaf in leaf_datasets(dataset_cfg):
+        leaf['pipeline'] = copy.deepcopy(pipeline)
     return dataset_cfg
 
 

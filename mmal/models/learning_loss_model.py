@@ -15,7 +15,7 @@ class LearningLossModel(BaseModel):
     """Wraps any mm-family model with a loss prediction module.
 
     ``mode='loss'`` returns the target model's own loss dict, unchanged, plus
-    ``loss_lpm``: the ranking loss between the head's predictions and the per-sample
+    ``loss_lpm``: the ranking loss between the predicted losses and the per-sample
     target losses that the model's loss adapter computes from the same forward pass.
     ``'predict'`` and ``'tensor'`` are the target's own. :meth:`predict_loss` scores
     samples for the learning-loss query strategy.
@@ -26,6 +26,8 @@ class LearningLossModel(BaseModel):
         taps (Sequence[str]): Target submodules whose outputs the head reads,
             e.g. ``['backbone.layer1', 'backbone:3']`` (see :class:`FeatureTaps`).
         head (dict): The :class:`LossPredictionHead` config; ``type`` defaults to it.
+            Built as ``loss_predictor`` (checkpoint keys ``loss_predictor.*``; the
+            target's keys are ``target.*``).
         margin (float): Ranking margin xi. Defaults to 1.0.
         loss_weight (float): Weight lambda of ``loss_lpm``. Defaults to 1.0.
         loss_mode (str): ``'ranking'`` (paper) or ``'mse'`` (ablation).
@@ -34,7 +36,9 @@ class LearningLossModel(BaseModel):
             detaches. Defaults to None.
         adapter (dict, optional): Loss adapter config; by default the adapter
             registered for the target's class.
-        data_preprocessor (dict, optional): Defaults to the target's own.
+        data_preprocessor (dict, optional): Given to the target if its config has
+            none (mmengine's Runner passes a config's top-level one here). The
+            wrapper always uses the target's preprocessor.
     """
 
     def __init__(self,
@@ -48,12 +52,19 @@ class LearningLossModel(BaseModel):
                  adapter: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
-        target = MODELS.build(target) if isinstance(target, dict) else target
-        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if isinstance(target, dict):
+            # A config's top-level data_preprocessor, which mmengine's Runner
+            # merges into the model config, belongs to the target.
+            if data_preprocessor is not None:
+                target = dict(target)
+                target.setdefault('data_preprocessor', data_preprocessor)
+            target = MODELS.build(target)
+        super().__init__(init_cfg=init_cfg)
         self.target = target
-        if data_preprocessor is None:
-            self.data_preprocessor = target.data_preprocessor
-        self.head = MODELS.build(dict(dict(type='LossPredictionHead'), **head))
+        # One preprocessor, shared: the runner calls the wrapper's, the target's
+        # own code may call its own.
+        self.data_preprocessor = target.data_preprocessor
+        self.loss_predictor = MODELS.build(dict(dict(type='LossPredictionHead'), **head))
         self.loss_lpm = LossPredictionLoss(margin, loss_weight, loss_mode)
         self.adapter = build_loss_adapter(target, adapter)
         self.taps = FeatureTaps(target, taps)
@@ -84,7 +95,7 @@ class LearningLossModel(BaseModel):
         feats = self.taps.outputs()
         if self.detach_features:
             feats = [feat.detach() for feat in feats]
-        losses['loss_lpm'] = self.loss_lpm(self.head(feats), target_losses)
+        losses['loss_lpm'] = self.loss_lpm(self.loss_predictor(feats), target_losses)
         return losses
 
     @torch.no_grad()
@@ -92,11 +103,11 @@ class LearningLossModel(BaseModel):
         """Predicted loss per sample, shape (B,), for already preprocessed inputs."""
         with self.taps.capture():
             self.target(inputs, data_samples, mode='tensor')
-        return self.head(self.taps.outputs())
+        return self.loss_predictor(self.taps.outputs())
 
     def _accept_target_checkpoint(self, state_dict, prefix, *args):
         """Let ``load_from`` take a checkpoint of the plain target model."""
-        own_keys = (prefix + 'target.', prefix + 'head.')
+        own_keys = (prefix + 'target.', prefix + 'loss_predictor.')
         if any(key.startswith(own_keys) for key in state_dict):
             return
         for key in [key for key in state_dict if key.startswith(prefix)]:

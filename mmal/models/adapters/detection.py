@@ -1,0 +1,126 @@
+"""Loss adapter for mmdet's single-stage detectors (SSD first).
+
+Import it from a config (``custom_imports = dict(imports=['mmal',
+'mmal.models.adapters.detection'])``); it also makes mmdet's ``SSDHead`` predict
+(see :mod:`mmal.models.adapters.ssd_compat`).
+"""
+from contextlib import contextmanager
+from typing import List
+
+import torch
+from mmdet.models.utils import unpack_gt_instances
+
+from mmal.registry import LOSS_ADAPTERS
+from .base import BaseLossAdapter
+from .ssd_compat import SSD_PREDICT_FIXED  # noqa: F401  (applies the fix)
+
+
+@contextmanager
+def record_outputs(module: torch.nn.Module):
+    """Record the output of every forward call of ``module`` in the block."""
+    outputs: List = []
+    handle = module.register_forward_hook(
+        lambda mod, args, output: outputs.append(output))
+    try:
+        yield outputs
+    finally:
+        handle.remove()
+
+
+def _select_image(head_outs, index: int):
+    """The head outputs of one image of the batch, still batched (size 1)."""
+    if isinstance(head_outs, torch.Tensor):
+        return head_outs[index:index + 1]
+    if isinstance(head_outs, (list, tuple)):
+        return type(head_outs)(_select_image(out, index) for out in head_outs)
+    return head_outs
+
+
+@LOSS_ADAPTERS.register_module(name='SingleStageDetector')
+class SingleStageDetectorLossAdapter(BaseLossAdapter):
+    """mmdet ``SingleStageDetector`` (SSD, RetinaNet, FCOS, ...) with a dense head.
+
+    The training objective is mmdet's own loss dict, unchanged. mmdet divides every
+    image's loss by the positives of the whole batch (SSD: the batch's matched
+    anchors), so an image's share depends on its batch mates. The target loss of
+    an image is instead its own: the head's ``loss_by_feat`` is run again on that
+    image alone, from the same forward pass, and its terms summed as mmdet sums them
+    (for SSD: cross entropy over the positives and the hard negatives that
+    ``neg_pos_ratio`` mining keeps, plus smooth L1 box regression, divided by the
+    image's own positives). mmdet counts at least one positive per image, so with
+    ``n_i = max(positives_i, 1)``, ``sum_i n_i * loss_i / sum_i n_i`` is mmdet's
+    batch loss, and an SSD image without positives (no boxes, or only
+    ``difficult`` ones) has no mined negatives either and target loss 0, not NaN.
+
+    ``entropy``: each anchor's box comes with a class posterior (softmax over the
+    classes and background; per-class sigmoids for sigmoid heads). The image's
+    score is the highest posterior entropy among its ``entropy_topk`` most confident
+    anchors (highest foreground probability), i.e. how unsure the detector is about
+    its best detections. ``features``: the last backbone output, average pooled.
+
+    Heads that all-reduce their normaliser across GPUs (FCOS, ATSS) would do so per
+    image here; SSD and RetinaNet do not.
+
+    Args:
+        entropy_topk (int): Confident anchors per image that the entropy score
+            looks at. Defaults to 10.
+    """
+
+    def __init__(self, entropy_topk: int = 10):
+        self.entropy_topk = entropy_topk
+
+    def loss(self, model, inputs, data_samples):
+        head = model.bbox_head
+        with record_outputs(head) as outputs:
+            losses = model.loss(inputs, data_samples)
+        if len(outputs) != 1:
+            raise RuntimeError(f'{type(head).__name__} ran {len(outputs)} times in '
+                               'one loss; expected once')
+        with torch.no_grad():
+            per_image = self.per_image_losses(model, outputs[0], data_samples)
+        return losses, per_image
+
+    @staticmethod
+    def per_image_losses(model, head_outs, data_samples) -> torch.Tensor:
+        """Each image's own loss from the batch's head outputs, shape (B,).
+
+        Args:
+            model: The detector.
+            head_outs (tuple): ``model.bbox_head(feats)`` for the batch.
+            data_samples (list[DetDataSample]): The batch's samples.
+        """
+        gts, gts_ignore, metas = unpack_gt_instances(data_samples)
+        values = []
+        for index, (gt, gt_ignore, meta) in enumerate(zip(gts, gts_ignore, metas)):
+            image_losses = model.bbox_head.loss_by_feat(
+                *_select_image(head_outs, index), [gt], [meta], [gt_ignore])
+            values.append(model.parse_losses(image_losses)[0])
+        return torch.stack(values).float()
+
+    def features(self, model, inputs, data_samples):
+        last = model.backbone(inputs)
+        last = last[-1] if isinstance(last, (tuple, list)) else last
+        return last.flatten(2).mean(dim=2)
+
+    def entropy(self, model, inputs, data_samples):
+        head = model.bbox_head
+        cls_scores = head(model.extract_feat(inputs))[0]
+        num_images, channels = len(inputs), head.cls_out_channels
+        logits = torch.cat([
+            score.permute(0, 2, 3, 1).reshape(num_images, -1, channels)
+            for score in cls_scores
+        ], dim=1).float()
+        if head.use_sigmoid_cls:
+            probs = logits.sigmoid()
+            confidence = probs.max(dim=2).values
+            ent = -(probs * probs.clamp_min(1e-12).log() +
+                    (1 - probs) * (1 - probs).clamp_min(1e-12).log()).sum(dim=2)
+        else:
+            # mmdet puts background last.
+            probs = logits.softmax(dim=2)
+            confidence = probs[..., :-1].max(dim=2).values
+            ent = -(probs * probs.clamp_min(1e-12).log()).sum(dim=2)
+        topk = confidence.topk(min(self.entropy_topk, confidence.shape[1]),
+                               dim=1).indices
+        return ent.gather(1, topk).max(dim=1).values
+

@@ -1,0 +1,38 @@
+"""Derived configs and ``tools/al_train.py`` runs for end-to-end tests."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import textwrap
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+HELPERS = osp.join(REPO, 'tests', 'helpers')
+
+
+def write_config(path: str, base: str, body: str) -> str:
+    """A config that inherits ``configs/<base>`` and overrides ``body``."""
+    with open(path, 'w') as f:
+        f.write(f"_base_ = '{osp.join(REPO, 'configs', base)}'\n")
+        f.write(textwrap.dedent(body))
+    return path
+
+
+def al_train(config: str, work_dir: str, *args: str, check: bool = True,
+             timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run ``tools/al_train.py`` as a user would, with the test helpers importable."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [HELPERS, REPO, os.environ.get('PYTHONPATH', '')]))
+    result = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools', 'al_train.py'), config,
+         '--work-dir', work_dir, *args],
+        capture_output=True, text=True, env=env, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f'al_train.py failed ({result.returncode}):\n'
+                             f'{result.stdout[-3000:]}\n{result.stderr[-5000:]}')
+    return result
+
+
+def read_state(work_dir: str) -> dict:
+    with open(osp.join(work_dir, 'al_state.json')) as f:
+        return json.load(f)

@@ -1,0 +1,121 @@
+"""Per-sample heatmap losses of mmpose's TopdownPoseEstimator, on MPII-format data
+generated here and read by mmpose's own MpiiDataset and pipeline."""
+import copy
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.registry import init_default_scope
+
+from mpii_format import write_mpii
+
+import mmal.models.adapters.pose  # noqa: F401  (registers the pose adapter)
+from mmal.models import LearningLossModel, build_loss_adapter
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+NUM_TRAIN, INVISIBLE = 4, 1
+CODEC = dict(type='MSRAHeatmap', input_size=(64, 64), heatmap_size=(16, 16),
+             sigma=1)
+# The hourglass of the paper's config, shrunk: 2 stacks, 64x64 input.
+SMALL_BACKBONE = dict(num_stacks=2, downsample_times=2, stage_channels=(256, 64, 64),
+                      stage_blocks=(1, 1, 1), feat_channel=32)
+
+
+@pytest.fixture(scope='module')
+def mpii_batch(tmp_path_factory):
+    """A training batch as the runner feeds it, one person without visible joints."""
+    init_default_scope('mmpose')
+    from mmpose.datasets import MpiiDataset
+    root = write_mpii(str(tmp_path_factory.mktemp('mpii')), NUM_TRAIN, 1,
+                      invisible_train=[INVISIBLE])
+    dataset = MpiiDataset(
+        data_root=root, ann_file='annotations/mpii_train.json',
+        data_prefix=dict(img='images/'),
+        pipeline=[
+            dict(type='LoadImage'),
+            dict(type='GetBBoxCenterScale'),
+            dict(type='TopdownAffine', input_size=CODEC['input_size']),
+            dict(type='GenerateTarget', encoder=CODEC),
+            dict(type='PackPoseInputs')
+        ])
+    return pseudo_collate([dataset[i] for i in range(NUM_TRAIN)])
+
+
+def paper_target() -> dict:
+    """The pose model of configs/hourglass_mpii_lloss.py."""
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'hourglass_mpii_lloss.py'))
+    return cfg.model.target.to_dict()
+
+
+def small_model(head: str):
+    from mmpose.registry import MODELS
+    model = paper_target()
+    model['backbone'].update(SMALL_BACKBONE)
+    model['head'].update(in_channels=32, num_stages=2, decoder=CODEC)
+    if head == 'cpm_per_stage_losses':
+        model['head']['loss'] = [
+            dict(type='KeypointMSELoss', use_target_weight=True, loss_weight=w)
+            for w in (1.0, 0.5)
+        ]
+    elif head == 'heatmap':
+        model['backbone']['num_stacks'] = 1
+        model['head'] = dict(
+            type='HeatmapHead', in_channels=32, out_channels=16,
+            deconv_out_channels=None, decoder=CODEC,
+            loss=dict(type='KeypointMSELoss', use_target_weight=True))
+    torch.manual_seed(0)
+    return MODELS.build(model)
+
+
+def test_paper_config_is_the_8_stack_hourglass():
+    model = paper_target()
+    assert model['type'] == 'TopdownPoseEstimator'
+    assert model['backbone']['num_stacks'] == model['head']['num_stages'] == 8
+    assert model['head']['decoder']['input_size'] == (256, 256)
+
+
+@pytest.mark.parametrize('head', ['cpm', 'cpm_per_stage_losses', 'heatmap'])
+def test_per_sample_losses_average_to_the_batch_loss(mpii_batch, head):
+    model = small_model(head)
+    model.train()
+    data = model.data_preprocessor(copy.deepcopy(mpii_batch), True)
+    weights = torch.cat([s.gt_instance_labels.keypoint_weights
+                         for s in data['data_samples']])
+    assert weights[INVISIBLE].sum() == 0 and (weights.sum(dim=1) > 0).sum() == 3
+
+    adapter = build_loss_adapter(model)
+    losses, per_sample = adapter.loss(model, data['inputs'], data['data_samples'])
+
+    assert per_sample.shape == (NUM_TRAIN, )
+    assert torch.isfinite(per_sample).all()
+    assert per_sample[INVISIBLE].item() == 0.0
+    assert (per_sample[[i for i in range(NUM_TRAIN) if i != INVISIBLE]] > 0).all()
+    assert per_sample.mean().item() == pytest.approx(losses['loss_kpt'].item(),
+                                                     rel=1e-5)
+    # mmpose's own loss stays the objective: gradients reach the backbone.
+    losses['loss_kpt'].backward()
+    assert model.backbone.stem[0].conv.weight.grad.abs().sum() > 0
+
+
+def test_learning_loss_model_on_the_hourglass(mpii_batch):
+    model = LearningLossModel(
+        target=small_model('cpm'),
+        taps=['backbone.out_convs.0', 'backbone.out_convs.1'],
+        head=dict(in_channels=[32, 32], mid_channels=16),
+        loss_weight=1e-4)
+    model.train()
+    data = model.data_preprocessor(copy.deepcopy(mpii_batch), True)
+    losses = model(data['inputs'], data['data_samples'], mode='loss')
+    assert set(losses) >= {'loss_kpt', 'loss_lpm', 'acc_pose'}
+    assert torch.isfinite(losses['loss_lpm'])
+    losses['loss_lpm'].backward()
+    assert model.loss_predictor.fc.weight.grad.abs().sum() > 0
+
+    model.eval()
+    predicted = model.predict_loss(data['inputs'], data['data_samples'])
+    assert predicted.shape == (NUM_TRAIN, ) and torch.isfinite(predicted).all()
+    features = model.adapter.features(model.target, data['inputs'],
+                                      data['data_samples'])
+    assert features.shape == (NUM_TRAIN, 32)
