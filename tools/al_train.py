@@ -58,7 +58,7 @@ def build_config(args) -> Config:
                          '...)')
     check_data_roots(cfg)
     if args.launcher != 'none' and not torch.cuda.is_available():
-        use_cpu_distributed(cfg)
+        use_cpu_distributed(cfg, args.launcher)
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
@@ -70,13 +70,22 @@ def build_config(args) -> Config:
     return cfg
 
 
-def use_cpu_distributed(cfg: Config) -> None:
-    """Distributed runs without GPUs: gloo, and DDP without device ids (mmengine
-    passes the local rank as a CUDA device id by default)."""
-    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
-    wrapper = cfg.setdefault('model_wrapper_cfg',
-                             dict(type='MMDistributedDataParallel'))
-    wrapper.setdefault('device_ids', None)
+def use_cpu_distributed(cfg: Config, launcher: str) -> None:
+    """Distributed runs without GPUs: gloo, and DDP without device ids.
+
+    mmengine's launchers call ``torch.cuda.set_device`` and its DDP wrapper passes
+    the local rank as a CUDA device id; neither works on CPU. The process group is
+    started here instead (mmengine then keeps it).
+    """
+    if launcher != 'pytorch':
+        raise RuntimeError(f'--launcher {launcher} needs GPUs; without GPUs run '
+                           'distributed through torchrun (tools/dist_al_train.sh)')
+    cfg.merge_from_dict({'env_cfg.dist_cfg.backend': 'gloo'})
+    cfg.model_wrapper_cfg = dict(dict(type='MMDistributedDataParallel',
+                                      device_ids=None),
+                                 **(cfg.get('model_wrapper_cfg') or {}))
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend='gloo')
 
 
 def adopt_state_seed(cfg: Config) -> None:

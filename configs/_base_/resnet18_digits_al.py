@@ -13,7 +13,7 @@ train_pipeline = [
 ]
 test_pipeline = [dict(type='PackInputs')]
 train_dataloader = dict(
-    batch_size=32,
+    batch_size=16,
     num_workers=0,
     persistent_workers=False,
     dataset=dict(_delete_=True, type='DigitsDataset', split='train',
@@ -26,7 +26,9 @@ val_dataloader = dict(
                  pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-param_scheduler = dict(milestones=[24])
-train_cfg = dict(initial_size=50, query_size=50, subset_size=500, max_epochs=30,
-                 cycles=6)
+optim_wrapper = dict(optimizer=dict(lr=0.05))
+param_scheduler = dict(milestones=[16])
+# 100, 200, ..., 500 labeled; 20 epochs per cycle.
+train_cfg = dict(cycles=5, initial_size=100, query_size=100, subset_size=500,
+                 max_epochs=20)
 default_hooks = dict(logger=dict(interval=50))

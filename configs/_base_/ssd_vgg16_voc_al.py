@@ -9,9 +9,12 @@ custom_imports = dict(
 
 # The pool is VOC07+12 trainval (5,011 + 11,540 = 16,551 images, keyed by img_id).
 # mmdet repeats it 10 times per epoch; here an epoch is one pass, as in the paper.
-# Batch 32; mmdet's SGD (lr 1e-3, momentum 0.9, wd 5e-4), lr x0.1 at epoch 240 of 300.
+# Batch 32; mmdet's SGD (lr 1e-3, momentum 0.9, wd 5e-4), lr x0.1 at epoch 240 of
+# 300. mmdet's 500-iteration linear warm-up is kept for stability (the paper names
+# none). Schedulers and optimizer state restart every cycle.
 train_dataloader = dict(batch_size=32, dataset=dict(times=1))
 param_scheduler = [
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
     dict(type='MultiStepLR', by_epoch=True, milestones=[240], gamma=0.1)
 ]
 

@@ -103,8 +103,10 @@ class ActiveLearningLoop(BaseLoop):
         if runner._val_loop is None:
             raise ValueError('ActiveLearningLoop evaluates every cycle: set '
                              'val_dataloader, val_evaluator and val_cfg')
-        # Built by the runner after this loop; kept as configs to rebuild per cycle.
-        self._scheduler_cfg = copy.deepcopy(runner.param_schedulers)
+        # The runner builds the schedulers after this loop; the loop keeps their
+        # configs and rebuilds them every cycle.
+        self._scheduler_cfg = self._per_cycle_schedulers(runner.param_schedulers)
+        runner.param_schedulers = copy.deepcopy(self._scheduler_cfg)
         self.state = ActiveLearningState(
             osp.join(runner.work_dir, 'al_state.json'), self.strategy_name,
             self.seed, self.layout)
@@ -147,6 +149,18 @@ class ActiveLearningLoop(BaseLoop):
             self.epochs_per_cycle *
             math.ceil(math.ceil(self._num_labeled(c) / world_size) / batch_size)
             for c in range(self.cycles))
+
+    def _per_cycle_schedulers(self, cfg):
+        """Epoch-based schedulers without ``end`` end with the cycle (mmengine would
+        end them with the whole run); none at all when cycles train no epochs."""
+        if cfg is None or self.epochs_per_cycle == 0:
+            return None
+        cfg = copy.deepcopy(cfg)
+        for scheduler in cfg if isinstance(cfg, (list, tuple)) else [cfg]:
+            if (isinstance(scheduler, dict) and scheduler.get('by_epoch', True)
+                    and 'end' not in scheduler):
+                scheduler['end'] = self.epochs_per_cycle
+        return cfg
 
     def _num_labeled(self, cycle: int) -> int:
         return self.initial_size + cycle * self.query_size

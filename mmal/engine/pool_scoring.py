@@ -66,9 +66,9 @@ class PoolScorer:
             dict(self.dataloader_cfg, dataset=self.dataset, sampler=sampler))
         model = unwrap(self.runner.model)
         compute = self._output_fn(model, output)
-        progress = ProgressBar(len(pool_indices)) if rank == 0 else None
-        if progress is not None:
+        if rank == 0:
             self.runner.logger.info(f'{description}: {len(pool_indices)} samples')
+        progress = ProgressBar(len(pool_indices)) if rank == 0 else None
         model.eval()
         local = []
         with torch.no_grad():

@@ -19,7 +19,7 @@ from typing import Dict, Sequence
 
 import cv2
 import numpy as np
-from scipy.io import savemat
+from scipy.io import loadmat, savemat
 
 # MPII joint order and the short names of the real mpii_gt_val.mat.
 JOINT_NAMES = ('rank', 'rkne', 'rhip', 'lhip', 'lkne', 'lank', 'pelv', 'thor',
@@ -112,6 +112,5 @@ def write_mpii(root: str, num_train: int, num_val: int, seed: int = 0,
 def head_sizes(root: str) -> np.ndarray:
     """PCKh normalisers of the val persons as the real file defines them, read back
     independently of mmpose."""
-    from scipy.io import loadmat
     boxes = loadmat(osp.join(root, 'annotations', 'mpii_gt_val.mat'))['headboxes_src']
     return SC_BIAS * np.linalg.norm(boxes[1] - boxes[0], axis=0)

@@ -14,7 +14,7 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 def voc(tmp_path_factory):
     """``root`` holds ``data/VOCdevkit`` (``devkit``); ``ids`` lists each split."""
     root = tmp_path_factory.mktemp('voc')
-    ids = write_voc(str(root / 'data'), num_trainval_07=3, num_test_07=2,
+    ids = write_voc(str(root / 'data'), num_trainval_07=3, num_test_07=1,
                     num_trainval_12=2)
     return dict(root=str(root), devkit=str(root / 'data' / 'VOCdevkit'), ids=ids)
 

@@ -6,8 +6,9 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from mmengine.config import Config
 
-from al_runs import al_train, read_state, write_config
+from al_runs import REPO, al_train, read_state, write_config
 from mpii_format import head_sizes, write_mpii
 
 NUM_TRAIN, NUM_VAL = 12, 4
@@ -55,6 +56,31 @@ model = dict(target=small_target,
 PLAIN = """
 model = small_target
 """
+
+
+@pytest.mark.parametrize('variant, strategy', [
+    ('lloss', 'LearningLossStrategy'), ('random', 'RandomStrategy'),
+    ('coreset', 'CoreSetStrategy')
+])
+def test_configs_hold_the_paper_settings(variant, strategy):
+    cfg = Config.fromfile(osp.join(REPO, 'configs', f'hourglass_mpii_{variant}.py'))
+    loop = cfg.train_cfg
+    assert loop.type == 'ActiveLearningLoop' and loop.strategy.type == strategy
+    assert (loop.cycles, loop.initial_size, loop.query_size, loop.subset_size,
+            loop.max_epochs, loop.key_field) == (10, 1000, 1000, 5000, 125, 'id')
+    assert cfg.train_dataloader.batch_size == 6
+    assert cfg.optim_wrapper.optimizer.lr == 2.5e-4
+    assert [(s.type, s.milestones, s.gamma) for s in cfg.param_scheduler] == [
+        ('MultiStepLR', [100], 0.1)]
+    assert cfg.val_evaluator.type == 'MpiiPCKAccuracy'
+    assert cfg.val_dataloader.dataset.headbox_file.endswith('mpii_gt_val.mat')
+    target = cfg.model.target if variant == 'lloss' else cfg.model
+    assert target.type == 'TopdownPoseEstimator'
+    assert target.backbone.num_stacks == target.head.num_stages == 8
+    assert target.head.decoder.input_size == (256, 256)
+    if variant == 'lloss':
+        assert (cfg.model.margin, cfg.model.loss_weight) == (1.0, 1e-4)
+        assert len(cfg.model.taps) == len(cfg.model.head.in_channels) == 8
 
 
 @pytest.fixture(scope='module')
@@ -106,7 +132,9 @@ def test_generated_files_read_as_mpii(mpii_root):
 
 
 @pytest.mark.parametrize('variant', ['lloss', 'coreset'])
-def test_two_cycles_on_mpii(tmp_path, mpii_root, variant):
+def test_two_cycles_on_mpii(tmp_path, mpii_root, variant, monkeypatch):
+    # One thread: on shared cores torch's second thread waits more than it helps.
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')
     config = write_config(str(tmp_path / f'hourglass_mpii_{variant}_small.py'),
                           f'hourglass_mpii_{variant}.py',
                           SMALL.format(root=mpii_root) +

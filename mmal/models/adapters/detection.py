@@ -38,7 +38,7 @@ def _select_image(head_outs, index: int):
 
 @LOSS_ADAPTERS.register_module(name='SingleStageDetector')
 class SingleStageDetectorLossAdapter(BaseLossAdapter):
-    """mmdet ``SingleStageDetector`` (SSD, RetinaNet, FCOS, ...) with a dense head.
+    """mmdet ``SingleStageDetector`` (SSD; RetinaNet-style dense heads alike).
 
     The training objective is mmdet's own loss dict, unchanged. mmdet divides every
     image's loss by the positives of the whole batch (SSD: the batch's matched
@@ -58,8 +58,10 @@ class SingleStageDetectorLossAdapter(BaseLossAdapter):
     anchors (highest foreground probability), i.e. how unsure the detector is about
     its best detections. ``features``: the last backbone output, average pooled.
 
-    Heads that all-reduce their normaliser across GPUs (FCOS, ATSS) would do so per
-    image here; SSD and RetinaNet do not.
+    Any dense head whose ``loss_by_feat(*outs, batch_gt_instances, batch_img_metas,
+    batch_gt_instances_ignore)`` takes batched outputs works the same way, but one
+    that all-reduces its normaliser across GPUs (FCOS, ATSS) would do so once per
+    image here, so keep such heads to one GPU. SSD's and RetinaNet's do not.
 
     Args:
         entropy_topk (int): Confident anchors per image that the entropy score
