@@ -12,6 +12,6 @@ model = dict(
     head=dict(in_channels=[64, 128, 256, 512], mid_channels=128),
     margin=1.0,
     loss_weight=1.0,
-    detach_epoch=12)
+    detach_epoch=18)
 custom_hooks = [dict(type='LossPredictionDetachHook')]
 train_cfg = dict(strategy=dict(type='LearningLossStrategy'))

@@ -37,6 +37,7 @@ def check_data_roots(cfg) -> None:
         lines = '\n'.join(f'  {loader}: {root}' for loader, root in missing)
         raise FileNotFoundError(
             f'Dataset folders not found (relative paths are from {osp.abspath(".")}):'
-            f'\n{lines}\nPut the datasets there (see README, "Data"), or point '
+            f"\n{lines}\nPut the datasets there (the README shows each task's "
+            'layout), or point '
             'data_root at them with --cfg-options, e.g. '
             'train_dataloader.dataset.data_root=/path/to/data')

@@ -7,7 +7,7 @@ import pytest
 import torch
 from mmengine.dataset import pseudo_collate
 
-from mmal.models.adapters.detection import record_outputs
+from mmal.models.adapters import record_calls
 from voc_format import DIFFICULT_ONLY, voc_dataset
 
 DIFFICULT_ONLY_INDEX = DIFFICULT_ONLY[1]
@@ -43,7 +43,7 @@ def test_per_image_losses_are_each_image_alone_and_sum_to_mmdet_loss(
     ssd = lloss_model.target.train()
     head = ssd.bbox_head
     inputs, samples = batch(ssd, trainval07, [0, DIFFICULT_ONLY_INDEX, 2])
-    with record_outputs(head) as head_outs:
+    with record_calls(head) as calls:
         losses, per_image = lloss_model.adapter.loss(ssd, inputs, samples)
     assert sorted(losses) == ['loss_bbox', 'loss_cls']
     assert all(len(value) == 3 for value in losses.values())
@@ -59,7 +59,7 @@ def test_per_image_losses_are_each_image_alone_and_sum_to_mmdet_loss(
     assert per_image[0] > 0 and per_image[2] > 0
 
     # Weighted by each image's normaliser, they give mmdet's batch loss.
-    featmap_sizes = [score.shape[-2:] for score in head_outs[0][0]]
+    featmap_sizes = [score.shape[-2:] for score in calls[0][2][0]]
     normalisers = torch.tensor(
         [normaliser(head, featmap_sizes, sample) for sample in samples])
     assert normalisers[1] == 1 and (normalisers[[0, 2]] > 1).all()

@@ -70,25 +70,25 @@ INTERRUPT = """
 custom_imports = dict(imports=['mmal', 'cifar_format', 'interrupt_hook'],
                       allow_failed_imports=False)
 custom_hooks = [dict(type='LossPredictionDetachHook'),
-                dict(type='InterruptAtCycleHook', cycle=2)]
+                dict(type='InterruptAtCycleHook', cycle=1)]
 """
 
 
 def test_resume_after_a_kill_gives_the_uninterrupted_labels(tmp_path, cifar_root):
     uninterrupted = str(tmp_path / 'uninterrupted')
     config = small_config(tmp_path, cifar_root, 'resnet18_cifar10_lloss.py',
-                          cycles=4)
+                          cycles=3)
     al_train(config, uninterrupted)
 
     interrupted = str(tmp_path / 'interrupted')
     killing = write_config(str(tmp_path / 'killing.py'), config, INTERRUPT)
     result = al_train(killing, interrupted, check=False)
     assert result.returncode != 0 and 'simulated kill' in result.stderr
-    assert len(read_state(interrupted)['history']) == 2
+    assert len(read_state(interrupted)['history']) == 1
 
     al_train(config, interrupted, '--resume')
     expected, resumed = read_state(uninterrupted), read_state(interrupted)
-    # Cycles 2 and 3 ran after the resume: same training, same query.
-    assert len(resumed['history']) == 4
+    # Cycles 1 and 2 ran after the resume: same training, same query.
+    assert len(resumed['history']) == 3
     assert resumed['labeled'] == expected['labeled']
     assert resumed['history'] == expected['history']

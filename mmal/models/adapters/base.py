@@ -36,11 +36,12 @@ class BaseLossAdapter:
 
 @contextmanager
 def record_calls(module: nn.Module):
-    """Record ``(args, kwargs)`` of every forward call of ``module`` in the block."""
+    """Record ``(args, kwargs, output)`` of every forward call of ``module`` in
+    the block."""
     calls: List[tuple] = []
 
     def hook(mod, args, kwargs, output):
-        calls.append((args, kwargs))
+        calls.append((args, kwargs, output))
 
     handle = module.register_forward_hook(hook, with_kwargs=True)
     try:

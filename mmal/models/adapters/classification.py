@@ -20,7 +20,7 @@ class ClassificationLossAdapter(BaseLossAdapter):
         if len(calls) != 1:
             raise RuntimeError(f'{type(model.head).__name__}.loss_module ran '
                                f'{len(calls)} times in one loss; expected once')
-        args, kwargs = calls[0]
+        args, kwargs, _ = calls[0]
         kwargs = {key: value for key, value in kwargs.items() if key != 'avg_factor'}
         per_sample = loss_module(*args, **kwargs, reduction_override='none')
         if per_sample.dim() > 1:

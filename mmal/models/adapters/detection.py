@@ -4,27 +4,12 @@ Import it from a config (``custom_imports = dict(imports=['mmal',
 'mmal.models.adapters.detection'])``); it also makes mmdet's ``SSDHead`` predict
 (see :mod:`mmal.models.adapters.ssd_compat`).
 """
-from contextlib import contextmanager
-from typing import List
-
 import torch
 from mmdet.models.utils import unpack_gt_instances
 
 from mmal.registry import LOSS_ADAPTERS
-from .base import BaseLossAdapter
+from .base import BaseLossAdapter, record_calls
 from .ssd_compat import SSD_PREDICT_FIXED  # noqa: F401  (applies the fix)
-
-
-@contextmanager
-def record_outputs(module: torch.nn.Module):
-    """Record the output of every forward call of ``module`` in the block."""
-    outputs: List = []
-    handle = module.register_forward_hook(
-        lambda mod, args, output: outputs.append(output))
-    try:
-        yield outputs
-    finally:
-        handle.remove()
 
 
 def _select_image(head_outs, index: int):
@@ -73,13 +58,14 @@ class SingleStageDetectorLossAdapter(BaseLossAdapter):
 
     def loss(self, model, inputs, data_samples):
         head = model.bbox_head
-        with record_outputs(head) as outputs:
+        with record_calls(head) as calls:
             losses = model.loss(inputs, data_samples)
-        if len(outputs) != 1:
-            raise RuntimeError(f'{type(head).__name__} ran {len(outputs)} times in '
+        if len(calls) != 1:
+            raise RuntimeError(f'{type(head).__name__} ran {len(calls)} times in '
                                'one loss; expected once')
         with torch.no_grad():
-            per_image = self.per_image_losses(model, outputs[0], data_samples)
+            head_outs = calls[0][2]
+            per_image = self.per_image_losses(model, head_outs, data_samples)
         return losses, per_image
 
     @staticmethod

@@ -69,7 +69,7 @@ class TopdownHeatmapLossAdapter(BaseLossAdapter):
         per_sample = inputs.new_zeros(batch_size)
         # Ranking targets are detached anyway: no graph for the repeated calls.
         with torch.no_grad():
-            for module, (args, kwargs) in calls:
+            for module, (args, kwargs, _) in calls:
                 for i in range(batch_size):
                     value = module(
                         *(sample_slice(arg, i, batch_size) for arg in args),
