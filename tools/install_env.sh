@@ -26,6 +26,7 @@ py_tag="$("$py" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info
 wheel_dir="$cache_dir/mmcv-2.1.0-torch$torch_version-$py_tag"
 if ! ls "$wheel_dir"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
   build_dir="$(mktemp -d)"
+  trap 'rm -rf "$build_dir"' EXIT
   "$py" -m pip download -q --no-deps --no-binary :all: --no-build-isolation \
     -d "$build_dir" mmcv==2.1.0
   tar -xzf "$build_dir"/mmcv-2.1.0.tar.gz -C "$build_dir"
