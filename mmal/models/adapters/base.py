@@ -34,6 +34,18 @@ class BaseLossAdapter:
             f'{type(model).__name__}')
 
 
+def select_sample(value, index: int, batch_size: int):
+    """Sample ``index`` of batch-first tensors (also inside lists and tuples), kept
+    batched with size 1; anything else is returned as it is."""
+    if isinstance(value, torch.Tensor):
+        if value.dim() > 0 and value.shape[0] == batch_size:
+            return value[index:index + 1]
+        return value
+    if isinstance(value, (list, tuple)):
+        return type(value)(select_sample(item, index, batch_size) for item in value)
+    return value
+
+
 @contextmanager
 def record_calls(module: nn.Module):
     """Record ``(args, kwargs, output)`` of every forward call of ``module`` in

@@ -8,17 +8,8 @@ import torch
 from mmdet.models.utils import unpack_gt_instances
 
 from mmal.registry import LOSS_ADAPTERS
-from .base import BaseLossAdapter, record_calls
+from .base import BaseLossAdapter, record_calls, select_sample
 from .ssd_compat import SSD_PREDICT_FIXED  # noqa: F401  (applies the fix)
-
-
-def _select_image(head_outs, index: int):
-    """The head outputs of one image of the batch, still batched (size 1)."""
-    if isinstance(head_outs, torch.Tensor):
-        return head_outs[index:index + 1]
-    if isinstance(head_outs, (list, tuple)):
-        return type(head_outs)(_select_image(out, index) for out in head_outs)
-    return head_outs
 
 
 @LOSS_ADAPTERS.register_module(name='SingleStageDetector')
@@ -81,7 +72,8 @@ class SingleStageDetectorLossAdapter(BaseLossAdapter):
         values = []
         for index, (gt, gt_ignore, meta) in enumerate(zip(gts, gts_ignore, metas)):
             image_losses = model.bbox_head.loss_by_feat(
-                *_select_image(head_outs, index), [gt], [meta], [gt_ignore])
+                *select_sample(head_outs, index, len(gts)), [gt], [meta],
+                [gt_ignore])
             values.append(model.parse_losses(image_losses)[0])
         return torch.stack(values).float()
 

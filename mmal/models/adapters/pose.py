@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 
 from mmal.registry import LOSS_ADAPTERS
-from .base import BaseLossAdapter, record_calls
+from .base import BaseLossAdapter, record_calls, select_sample
 
 
 def head_loss_modules(head: nn.Module) -> List[nn.Module]:
@@ -28,14 +28,6 @@ def head_loss_modules(head: nn.Module) -> List[nn.Module]:
         if all(module is not seen for seen in unique):
             unique.append(module)
     return unique
-
-
-def sample_slice(value, index: int, batch_size: int):
-    """Sample ``index`` of a batch-first tensor argument; other arguments as they are."""
-    if isinstance(value, torch.Tensor) and value.dim() > 0 \
-            and value.shape[0] == batch_size:
-        return value[index:index + 1]
-    return value
 
 
 @LOSS_ADAPTERS.register_module(name='TopdownPoseEstimator')
@@ -72,8 +64,8 @@ class TopdownHeatmapLossAdapter(BaseLossAdapter):
             for module, (args, kwargs, _) in calls:
                 for i in range(batch_size):
                     value = module(
-                        *(sample_slice(arg, i, batch_size) for arg in args),
-                        **{key: sample_slice(arg, i, batch_size)
+                        *(select_sample(arg, i, batch_size) for arg in args),
+                        **{key: select_sample(arg, i, batch_size)
                            for key, arg in kwargs.items()})
                     if value.numel() != 1:
                         raise RuntimeError(
