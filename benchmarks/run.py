@@ -6,19 +6,14 @@ step time and of the activation memory saved for backward. Usage: ``python bench
 """
 import argparse
 import copy
-import os.path as osp
-import sys
 import time
 
 import torch
 from mmengine.optim import OptimWrapper
 from mmengine.registry import MODELS, init_default_scope
 
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
-                            'tests', 'helpers'))
-from toolbox_models import cifar_batch, resnet18_cifar_cfg  # noqa: E402
-
-import mmal  # noqa: E402,F401
+import mmal  # noqa: F401
+from mmal.testing.toolbox_models import cifar_batch, resnet18_cifar_cfg
 
 
 def build(wrapped: bool):

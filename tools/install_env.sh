@@ -8,6 +8,10 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${1:-$repo_root/.venv}"
 python_bin="${MMAL_PYTHON:-python3.11}"
 cache_dir="${MMAL_CACHE:-$HOME/.cache/mmal}"
+# Absolute paths: the mmcv build below runs from another directory.
+mkdir -p "$venv" "$cache_dir"
+venv="$(cd "$venv" && pwd)"
+cache_dir="$(cd "$cache_dir" && pwd)"
 cd "$repo_root"
 
 if [ ! -x "$venv/bin/python" ]; then

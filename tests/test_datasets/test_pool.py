@@ -2,7 +2,7 @@ import pytest
 from mmengine.registry import DATASETS, init_default_scope
 
 from mmal.datasets import LabeledSubsetSampler, PoolLayout
-from cifar_format import UncheckedCIFAR10, write_cifar10
+from mmal.testing.cifar_format import UncheckedCIFAR10, write_cifar10
 
 
 @pytest.fixture(scope='module')

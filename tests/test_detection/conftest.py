@@ -5,7 +5,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from voc_format import write_voc
+from mmal.testing.voc_format import write_voc
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

@@ -8,7 +8,7 @@ import torch
 from mmengine.dataset import pseudo_collate
 
 from mmal.models.adapters import record_calls
-from voc_format import DIFFICULT_ONLY, voc_dataset
+from mmal.testing.voc_format import DIFFICULT_ONLY, voc_dataset
 
 DIFFICULT_ONLY_INDEX = DIFFICULT_ONLY[1]
 

@@ -11,7 +11,7 @@ from mmengine.evaluator import Evaluator
 from mmengine.structures import InstanceData
 
 from mmal.models.adapters import ssd_compat
-from voc_format import voc_dataset
+from mmal.testing.voc_format import voc_dataset
 
 
 @pytest.fixture(scope='module')

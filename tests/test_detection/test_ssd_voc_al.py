@@ -17,8 +17,8 @@ from mmal.datasets import PoolLayout
 from mmal.engine.pool_scoring import PoolScorer, leaf_pipeline, with_pipeline
 from mmal.models import build_loss_adapter
 
-from al_runs import REPO, al_train, read_state, write_config
-from voc_format import voc_dataset
+from mmal.testing.al_runs import REPO, al_train, read_state, write_config
+from mmal.testing.voc_format import voc_dataset
 
 # A pool of 5 (3 VOC07 + 2 VOC12 trainval): 2 labeled, then 2 of the other 3.
 SMALL = """

@@ -5,12 +5,12 @@ import pickle
 
 import pytest
 
-from al_runs import al_train, read_state, write_config
-from cifar_format import write_cifar10
+from mmal.testing.al_runs import al_train, read_state, write_config
+from mmal.testing.cifar_format import write_cifar10
 
 NUM_TRAIN, NUM_TEST = 48, 16
 SMALL = """
-custom_imports = dict(imports=['mmal', 'cifar_format'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmal', 'mmal.testing.cifar_format'], allow_failed_imports=False)
 train_dataloader = dict(batch_size=8, num_workers=0, persistent_workers=False,
                         dataset=dict(type='UncheckedCIFAR10', data_root='{root}'))
 val_dataloader = dict(batch_size=16, num_workers=0, persistent_workers=False,
@@ -67,7 +67,7 @@ def test_two_cycles_per_strategy(tmp_path, cifar_root, base):
 
 
 INTERRUPT = """
-custom_imports = dict(imports=['mmal', 'cifar_format', 'interrupt_hook'],
+custom_imports = dict(imports=['mmal', 'mmal.testing.cifar_format', 'mmal.testing.interrupt_hook'],
                       allow_failed_imports=False)
 custom_hooks = [dict(type='LossPredictionDetachHook'),
                 dict(type='InterruptAtCycleHook', cycle=1)]

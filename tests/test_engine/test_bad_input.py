@@ -7,8 +7,8 @@ import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from al_runs import al_train, read_state, write_config
-from cifar_format import write_cifar10
+from mmal.testing.al_runs import al_train, read_state, write_config
+from mmal.testing.cifar_format import write_cifar10
 from test_active_learning_loop import SMALL
 
 

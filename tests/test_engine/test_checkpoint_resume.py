@@ -7,8 +7,8 @@ import torch
 from mmengine.runner import Runner
 
 import mmal  # noqa: F401  (registers the trusted local checkpoint loader)
-from cifar_format import write_cifar10
-from toolbox_models import resnet18_cifar_cfg
+from mmal.testing.cifar_format import write_cifar10
+from mmal.testing.toolbox_models import resnet18_cifar_cfg
 
 
 def runner_cfg(data_root, work_dir, max_epochs, resume=False):
@@ -26,7 +26,7 @@ def runner_cfg(data_root, work_dir, max_epochs, resume=False):
                              begin=0, end=10),
         default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1)),
         default_scope='mmpretrain',
-        custom_imports=dict(imports=['cifar_format']),
+        custom_imports=dict(imports=['mmal.testing.cifar_format']),
         randomness=dict(seed=0),
         resume=resume)
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from al_runs import HELPERS, REPO, al_train, read_state
+from mmal.testing.al_runs import REPO, al_train, read_state
 
 DEMO = osp.join(REPO, 'configs', 'demo', 'resnet18_digits_lloss.py')
 SHORT = ['train_cfg.cycles=2', 'train_cfg.initial_size=40',
@@ -25,7 +25,7 @@ def dist_al_train(config, work_dir, *args, gpus=2):
     """``tools/dist_al_train.sh CONFIG 2 ...`` as a user runs it."""
     env = dict(os.environ, PORT=str(free_port()), PYTHON=sys.executable,
                OMP_NUM_THREADS='1',
-               PYTHONPATH=os.pathsep.join([HELPERS, REPO]))
+               PYTHONPATH=REPO)
     result = subprocess.run(
         ['bash', osp.join(REPO, 'tools', 'dist_al_train.sh'), config, str(gpus),
          '--work-dir', work_dir, *args],

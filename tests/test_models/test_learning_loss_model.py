@@ -10,7 +10,7 @@ from mmengine.registry import MODELS, init_default_scope
 from mmal.engine import LossPredictionDetachHook
 from mmal.models import LearningLossModel, LossPredictionHead, build_loss_adapter
 
-from toolbox_models import cifar_batch, resnet18_cifar_cfg
+from mmal.testing.toolbox_models import cifar_batch, resnet18_cifar_cfg
 
 TAPS = ['backbone.layer1', 'backbone.layer2', 'backbone.layer3', 'backbone.layer4']
 

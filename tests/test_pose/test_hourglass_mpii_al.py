@@ -8,8 +8,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from al_runs import REPO, al_train, read_state, write_config
-from mpii_format import head_sizes, write_mpii
+from mmal.testing.al_runs import REPO, al_train, read_state, write_config
+from mmal.testing.mpii_format import head_sizes, write_mpii
 
 NUM_TRAIN, NUM_VAL = 12, 4
 # The paper's configs shrunk for CPU: 2 stacks, 64x64 input, tiny pools, 1 epoch.

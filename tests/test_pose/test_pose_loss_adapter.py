@@ -9,7 +9,7 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
-from mpii_format import write_mpii
+from mmal.testing.mpii_format import write_mpii
 
 import mmal.models.adapters.pose  # noqa: F401  (registers the pose adapter)
 from mmal.models import LearningLossModel, build_loss_adapter

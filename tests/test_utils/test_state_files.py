@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from al_runs import REPO
+from mmal.testing.al_runs import REPO
 from mmal.utils import dump_json_atomic, plot_al_curves
 
 

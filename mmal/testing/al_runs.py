@@ -7,7 +7,6 @@ import sys
 import textwrap
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-HELPERS = osp.join(REPO, 'tests', 'helpers')
 
 
 def write_config(path: str, base: str, body: str) -> str:
@@ -20,9 +19,9 @@ def write_config(path: str, base: str, body: str) -> str:
 
 def al_train(config: str, work_dir: str, *args: str, check: bool = True,
              timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run ``tools/al_train.py`` as a user would, with the test helpers importable."""
+    """Run ``tools/al_train.py`` as a user would, with this checkout's mmal importable."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [HELPERS, REPO, os.environ.get('PYTHONPATH', '')]))
+        [REPO, os.environ.get('PYTHONPATH', '')]))
     result = subprocess.run(
         [sys.executable, osp.join(REPO, 'tools', 'al_train.py'), config,
          '--work-dir', work_dir, *args],

@@ -3,7 +3,7 @@ import torch
 from mmengine.hub import get_config
 from mmpretrain.structures import DataSample
 
-from cifar_format import class_images
+from mmal.testing.cifar_format import class_images
 
 
 def resnet18_cifar_cfg() -> dict:
