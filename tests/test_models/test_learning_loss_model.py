@@ -151,3 +151,19 @@ def test_loads_a_plain_target_checkpoint():
     for (name, a), b in zip(other.state_dict().items(),
                             wrapped.target.state_dict().values()):
         torch.testing.assert_close(a, b, msg=name)
+
+
+def test_a_deep_copy_taps_its_own_modules():
+    # EMA and averaged models deep-copy the wrapper; the copy must read its own
+    # features and leave the original's taps alone.
+    _, wrapped = build_pair()
+    inputs, samples = preprocess(wrapped, cifar_batch(4))
+    copied = copy.deepcopy(wrapped)
+    losses = copied(inputs, samples, mode='loss')
+    assert torch.isfinite(losses['loss_lpm'])
+    assert wrapped.taps._outputs == [None] * len(TAPS)
+    with torch.no_grad():
+        for param in copied.target.parameters():
+            param.add_(0.1)
+    # The copy's predictions come from the copy's (changed) features.
+    assert not torch.allclose(copied.predict_loss(inputs), wrapped.predict_loss(inputs))
