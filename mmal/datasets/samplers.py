@@ -12,8 +12,11 @@ class LabeledSubsetSampler(DefaultSampler):
 
     The active learning loop sets the indices each cycle (:meth:`set_indices`).
     ``DefaultSampler`` shuffles and pads positions ``0..len(self.dataset)-1``; here
-    those positions index the labeled list, so every rank still gets the same
-    number of samples and runs the same number of steps.
+    ``self.dataset`` is a view of the training dataset as long as the labeled list,
+    and those positions index that list, so every rank still gets the same number
+    of samples and runs the same number of steps. Batch samplers that read
+    ``sampler.dataset.get_data_info(index)`` (mmdet's aspect-ratio grouping) get
+    the training dataset's.
 
     Args:
         dataset: The training dataset.
@@ -24,14 +27,14 @@ class LabeledSubsetSampler(DefaultSampler):
 
     def __init__(self, dataset, shuffle: bool = True, seed: Optional[int] = None,
                  round_up: bool = True):
-        # Nothing is labeled yet: DefaultSampler sizes itself on an empty list.
-        super().__init__([], shuffle=shuffle, seed=seed, round_up=round_up)
+        # Nothing is labeled yet: DefaultSampler sizes itself on an empty view.
+        super().__init__(_LabeledView(dataset, []), shuffle=shuffle, seed=seed,
+                         round_up=round_up)
         self.set_indices([])
 
     def set_indices(self, indices: Sequence[int]) -> None:
         self.indices = list(indices)
-        # DefaultSampler draws positions in range(len(self.dataset)).
-        self.dataset = self.indices
+        self.dataset = _LabeledView(self.dataset.dataset, self.indices)
         if self.round_up:
             self.num_samples = math.ceil(len(self.indices) / self.world_size)
             self.total_size = self.num_samples * self.world_size
@@ -44,6 +47,20 @@ class LabeledSubsetSampler(DefaultSampler):
         if not self.indices:
             return iter([])
         return (self.indices[position] for position in super().__iter__())
+
+
+class _LabeledView:
+    """The training dataset, with the length of the labeled list."""
+
+    def __init__(self, dataset, indices: Sequence[int]):
+        self.dataset = dataset
+        self.indices = indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getattr__(self, name):
+        return getattr(self.__dict__['dataset'], name)
 
 
 class IndexSampler(Sampler):

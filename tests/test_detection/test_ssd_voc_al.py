@@ -170,7 +170,7 @@ def test_a_strategy_that_cannot_run_fails_before_training(tmp_path, voc,
     result = al_train(config, work_dir, check=False)
     assert result.returncode != 0
     assert 'EntropyStrategy cannot run' in result.stderr
-    assert 'No loss adapter for SSD' in result.stderr
+    assert 'No loss adapter for SingleStageDetector' in result.stderr
     assert 'mmal.models.adapters.detection' in result.stderr
     assert not osp.exists(osp.join(work_dir, 'al_state.json'))
     assert not [f for f in os.listdir(work_dir) if f.endswith('.pth')]
