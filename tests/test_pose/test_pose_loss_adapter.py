@@ -18,9 +18,8 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 NUM_TRAIN, INVISIBLE = 4, 1
 CODEC = dict(type='MSRAHeatmap', input_size=(64, 64), heatmap_size=(16, 16),
              sigma=1)
-# The hourglass of the paper's config, shrunk: 2 stacks, 64x64 input.
-SMALL_BACKBONE = dict(num_stacks=2, downsample_times=2, stage_channels=(256, 64, 64),
-                      stage_blocks=(1, 1, 1), feat_channel=32)
+# The hourglass of the paper's config, shrunk: 2 stacks, 32 features, 64x64 input.
+SMALL_BACKBONE = dict(num_stacks=2, channels=32, depth=2)
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -62,7 +61,7 @@ def small_model(head: str):
     from mmpose.registry import MODELS
     model = paper_target()
     model['backbone'].update(SMALL_BACKBONE)
-    model['head'].update(in_channels=32, num_stages=2, decoder=CODEC)
+    model['head'].update(num_stages=2, decoder=CODEC)
     if head == 'cpm_per_stage_losses':
         model['head']['loss'] = [
             dict(type='KeypointMSELoss', use_target_weight=True, loss_weight=w)
@@ -71,7 +70,7 @@ def small_model(head: str):
     elif head == 'heatmap':
         model['backbone']['num_stacks'] = 1
         model['head'] = dict(
-            type='HeatmapHead', in_channels=32, out_channels=16,
+            type='HeatmapHead', in_channels=16, out_channels=16,
             deconv_out_channels=None, decoder=CODEC,
             loss=dict(type='KeypointMSELoss', use_target_weight=True))
     torch.manual_seed(0)
@@ -98,13 +97,13 @@ def test_per_sample_losses_average_to_the_batch_loss(mpii_batch, head):
                                                      rel=1e-5)
     # mmpose's own loss stays the objective: gradients reach the backbone.
     losses['loss_kpt'].backward()
-    assert model.backbone.stem[0].conv.weight.grad.abs().sum() > 0
+    assert model.backbone.stem[0].weight.grad.abs().sum() > 0
 
 
 def test_learning_loss_model_on_the_hourglass(mpii_batch):
     model = LearningLossModel(
         target=small_model('cpm'),
-        taps=['backbone.out_convs.0', 'backbone.out_convs.1'],
+        taps=['backbone.features.0', 'backbone.features.1'],
         head=dict(in_channels=[32, 32], mid_channels=16),
         loss_weight=1e-4)
     model.train()
