@@ -24,6 +24,7 @@ TAKE_ALL = dict(num=100000)
 CONFIGS = {
     'faster_rcnn': 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
     'cascade_rcnn': 'cascade_rcnn/cascade-rcnn_r50_fpn_1x_coco.py',
+    'mask_rcnn': 'mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
 }
 
 
@@ -34,6 +35,8 @@ def small_detector(name):
     heads = model['roi_head']['bbox_head']
     for head in heads if isinstance(heads, list) else [heads]:
         head['num_classes'] = 20  # VOC
+    if 'mask_head' in model['roi_head']:
+        model['roi_head']['mask_head']['num_classes'] = 20
     train_cfg = model['train_cfg']
     train_cfg['rpn']['sampler'].update(TAKE_ALL)
     train_cfg['rpn_proposal'].update(nms_pre=200, max_per_img=20)
@@ -102,3 +105,29 @@ def test_learning_loss_model_entropy_and_features(trainval07):
     # Softmax over 20 classes and background.
     assert entropy.shape == (2, ) and ((entropy > 0) & (entropy <= math.log(21))).all()
     assert features.shape == (2, 2048)
+
+
+def test_mask_rcnn_per_image_losses_are_each_image_alone():
+    """VOC has no masks: mmdet's own test inputs, with random masks."""
+    from mmdet.testing import demo_mm_inputs
+    from mmdet.utils import register_all_modules
+    register_all_modules()
+    detector = small_detector('mask_rcnn').train()
+    torch.manual_seed(1)
+    data = detector.data_preprocessor(
+        demo_mm_inputs(batch_size=2, image_shapes=(3, 64, 64), num_items=[2, 3],
+                       num_classes=20, with_mask=True), True)
+    inputs, samples = data['inputs'], data['data_samples']
+    losses, per_image = build_loss_adapter(detector).loss(detector, inputs, samples)
+    assert 'loss_mask' in losses and per_image.shape == (2, )
+    with torch.no_grad():
+        alone = [detector.parse_losses(detector.loss(inputs[i:i + 1],
+                                                     samples[i:i + 1]))[0]
+                 for i in range(2)]
+        # Without the mask terms the per-image values would be off.
+        no_mask = [detector.parse_losses(
+            {k: v for k, v in detector.loss(inputs[i:i + 1], samples[i:i + 1]).items()
+             if k != 'loss_mask'})[0] for i in range(2)]
+    for i in range(2):
+        assert per_image[i].item() == pytest.approx(alone[i].item(), rel=1e-4)
+        assert per_image[i].item() != pytest.approx(no_mask[i].item(), rel=1e-4)
