@@ -42,8 +42,11 @@ class SingleStageDetectorLossAdapter(BaseLossAdapter):
 
     Any dense head whose ``loss_by_feat(*outs, batch_gt_instances, batch_img_metas,
     batch_gt_instances_ignore)`` takes batched outputs works the same way, but one
-    that all-reduces its normaliser across GPUs (FCOS, ATSS) would do so once per
-    image here, so keep such heads to one GPU. SSD's and RetinaNet's do not.
+    that all-reduces its normaliser across GPUs (``reduce_mean``: FCOS, ATSS, GFL,
+    YOLOX, RTMDet, ...) would do so once per image here, so keep such heads to one
+    GPU. SSD's, RetinaNet's, YOLOv3's and CenterNet's do not. The weighted-mean
+    relation to mmdet's batch loss above holds for SSD and RetinaNet, not for heads
+    that sum or weight otherwise (GFL, YOLOv3).
 
     Args:
         entropy_topk (int): Confident anchors per image that the entropy score
