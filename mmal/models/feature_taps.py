@@ -66,9 +66,13 @@ class FeatureTaps:
         finally:
             self._capturing = False
 
+    def missing(self) -> List[str]:
+        """The taps that have not run since :meth:`capture` began."""
+        return [tap for tap, out in zip(self.taps, self._outputs) if out is None]
+
     def outputs(self) -> list:
         """The captured features in tap order; fails if a tapped module did not run."""
-        missing = [tap for tap, out in zip(self.taps, self._outputs) if out is None]
+        missing = self.missing()
         if missing:
             raise RuntimeError(f'Feature taps {missing} did not run in the forward '
                                'pass; tap modules that the loss forward uses')
