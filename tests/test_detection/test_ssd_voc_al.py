@@ -2,6 +2,7 @@
 configs' own data root), read by mmdet's VOCDataset, pipelines, SSD300 and
 VOCMetric: end to end through tools/al_train.py, and pool scoring by key; sizes
 shrunk by a derived config."""
+import os
 import os.path as osp
 from functools import partial
 
