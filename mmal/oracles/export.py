@@ -26,6 +26,9 @@ POSE_CATEGORY = 'person'
 def infer_task(sample) -> str:
     """'detection', 'pose' or 'classification' from a prediction data sample."""
     sample = sample[0] if isinstance(sample, (list, tuple)) and sample else sample
+    if not hasattr(sample, 'keys'):
+        raise TypeError(f'Predictions must be toolbox data samples, got '
+                        f'{type(sample).__name__}')
     if 'pred_instances' in sample:
         if 'keypoints' in sample.pred_instances:
             return 'pose'

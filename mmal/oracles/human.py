@@ -182,8 +182,8 @@ class HumanOracle(BaseOracle):
         if predictions is None:
             raise ValueError('HumanOracle.label needs the predictions of the chosen '
                              'images (one data sample, or list, per image)')
-        task = task or infer_task(predictions[0])
         items = query_items(chosen)
+        task = task or infer_task(predictions[0])
         out_dir = query_dir(work_dir, cycle)
         document_root = self.document_root or img_root
         query_id = f'{work_dir_id(work_dir)}/cycle_{cycle}'
