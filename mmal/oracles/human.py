@@ -183,6 +183,12 @@ class HumanOracle(BaseOracle):
             raise ValueError('HumanOracle.label needs the predictions of the chosen '
                              'images (one data sample, or list, per image)')
         items = query_items(chosen)
+        for item in items:
+            if osp.abspath(osp.join(img_root, item['key'])) != osp.abspath(
+                    item['img_path']):
+                raise ValueError(f'Key {item["key"]!r} is not the path of '
+                                 f'{item["img_path"]} relative to img_root '
+                                 f'{img_root}: keys must be relative to img_root')
         task = task or infer_task(predictions[0])
         out_dir = query_dir(work_dir, cycle)
         document_root = self.document_root or img_root

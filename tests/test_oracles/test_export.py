@@ -102,4 +102,8 @@ def test_human_oracle_needs_its_roots(data, tmp_path):
         oracle.label(str(tmp_path), 0, [dict(chosen[0], key='../x.jpg')], [None],
                      dict(classes=CLASSES), img_root=data['img_root'],
                      label_root=data['img_root'])
+    with pytest.raises(ValueError, match='keys must be relative to img_root'):
+        oracle.label(str(tmp_path), 0, [dict(chosen[0], key='img_002.jpg')],
+                     [None], dict(classes=CLASSES), img_root=data['img_root'],
+                     label_root=data['img_root'])
     assert not (tmp_path / 'queries' / 'awaiting.json').exists()
