@@ -44,3 +44,12 @@ def det_copy(det_query_template, tmp_path):
     shutil.copytree(det_query_template['work_dir'], work_dir)
     return dict(det_query_template, work_dir=work_dir,
                 query_dir=osp.join(work_dir, 'queries', 'cycle_1'))
+
+
+@pytest.fixture(scope='session')
+def label_studio():
+    """A real Label Studio server on 127.0.0.1 (its venv is created on first
+    use, ~1.5 min; the server takes ~40 s to answer), stopped at the end."""
+    from mmal.testing.label_studio import label_studio_server
+    with label_studio_server() as client:
+        yield client
