@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from mmal.utils import dump_json_atomic
-from .export import LS_BOX, LS_CHOICE, LS_KEYPOINT, POSE_CATEGORY
+from .export import POSE_CATEGORY
 from .human import read_awaiting
 from .images import check_key
 
@@ -109,10 +109,10 @@ class ImportReport:
     version: str
 
     def summary(self) -> str:
-        text = (f'imported labels of {len(self.imported)} images'
-                f' ({len(self.empty)} with no objects'
-                f'{f", {len(self.replaced)} replacing earlier labels" if self.replaced else ""})'
-                f' -> {self.version}')
+        replaced = (f', {len(self.replaced)} replacing earlier labels'
+                    if self.replaced else '')
+        text = (f'imported labels of {len(self.imported)} images '
+                f'({len(self.empty)} with no objects{replaced}) -> {self.version}')
         if self.missing:
             shown = ', '.join(self.missing[:10])
             more = ' ...' if len(self.missing) > 10 else ''

@@ -13,6 +13,7 @@ import importlib.util
 import json
 import os
 import os.path as osp
+import shutil
 from typing import Callable, Dict, List, Optional
 
 import numpy as np
@@ -171,3 +172,32 @@ def open_query(data: dict, work_dir: str, task: str = 'detection',
     return dict(work_dir=work_dir, result=result, predictions=preds,
                 metainfo=metainfo, query_dir=osp.join(work_dir, 'queries',
                                                       f'cycle_{cycle}'))
+
+
+def read_json(path: str):
+    with open(path) as f:
+        return json.load(f)
+
+
+def write_json(obj, path) -> str:
+    with open(path, 'w') as f:
+        json.dump(obj, f)
+    return str(path)
+
+
+def copy_query(query: dict, work_dir: str) -> dict:
+    """A copy of an :func:`open_query` work dir, for a test that changes it."""
+    shutil.copytree(query['work_dir'], work_dir)
+    return dict(query, work_dir=work_dir, query_dir=osp.join(
+        work_dir, 'queries', osp.basename(query['query_dir'])))
+
+
+def exported_coco(query: dict) -> dict:
+    """The query's ``coco_predictions.json``, as an annotator would get it."""
+    return read_json(osp.join(query['query_dir'], 'coco_predictions.json'))
+
+
+def exported_labelstudio(query: dict, answer=accept_predictions) -> List[dict]:
+    """Label Studio's export after annotating the query's tasks with ``answer``."""
+    return annotate_tasks(
+        read_json(osp.join(query['query_dir'], 'labelstudio_tasks.json')), answer)

@@ -2,12 +2,11 @@
 classification query exported by ``HumanOracle``."""
 import os
 import os.path as osp
-import shutil
 
 import pytest
 
 from mmal.testing.coco_format import write_coco, write_image_folder
-from mmal.testing.human_labels import CLASSES, open_query
+from mmal.testing.human_labels import CLASSES, copy_query, open_query
 
 
 def pytest_configure(config):
@@ -40,10 +39,7 @@ def det_query_template(data, tmp_path_factory):
 
 @pytest.fixture
 def det_copy(det_query_template, tmp_path):
-    work_dir = str(tmp_path / 'work_dir')
-    shutil.copytree(det_query_template['work_dir'], work_dir)
-    return dict(det_query_template, work_dir=work_dir,
-                query_dir=osp.join(work_dir, 'queries', 'cycle_1'))
+    return copy_query(det_query_template, str(tmp_path / 'work_dir'))
 
 
 @pytest.fixture(scope='session')

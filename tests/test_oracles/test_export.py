@@ -13,7 +13,6 @@ from pycocotools.coco import COCO
 from mmal.oracles import LabelsAwaited, read_awaiting
 from mmal.oracles.contact_sheet import CAPTION, THUMB
 from mmal.registry import ORACLES
-from mmal.testing.coco_format import POOL_IMAGES
 from mmal.testing.human_labels import CLASSES, QUERY, open_query
 
 

@@ -11,6 +11,9 @@ from pycocotools.coco import COCO
 
 from mmal.testing.al_runs import REPO
 from mmal.testing.coco_format import POOL_IMAGES, UNREADABLE, write_image_folder
+from mmal.testing.human_labels import load_tool
+
+images_to_coco = load_tool('images_to_coco')
 
 
 def run_tool(*args):
@@ -45,8 +48,7 @@ def test_image_only_coco_is_an_mmdet_pool(tmp_path):
     from mmdet.datasets import CocoDataset
     img_root = str(tmp_path / 'images')
     write_image_folder(img_root)
-    out = str(tmp_path / 'pool.json')
-    assert run_tool(img_root, out).returncode == 0
+    assert images_to_coco.main([img_root, str(tmp_path / 'pool.json')]) == 0
     dataset = CocoDataset(data_root=str(tmp_path), ann_file='pool.json',
                           data_prefix=dict(img='images/'),
                           metainfo=dict(classes=('car', 'person')),
@@ -57,10 +59,11 @@ def test_image_only_coco_is_an_mmdet_pool(tmp_path):
     assert paths == sorted(POOL_IMAGES)
 
 
-def test_images_to_coco_refuses_bad_folders(tmp_path):
-    result = run_tool(str(tmp_path / 'missing'), str(tmp_path / 'out.json'))
-    assert result.returncode == 2 and 'is not a folder' in result.stderr
+def test_images_to_coco_refuses_bad_folders(tmp_path, capsys):
+    out = str(tmp_path / 'out.json')
+    assert images_to_coco.main([str(tmp_path / 'missing'), out]) == 2
+    assert 'is not a folder' in capsys.readouterr().err
     (tmp_path / 'empty').mkdir()
-    result = run_tool(str(tmp_path / 'empty'), str(tmp_path / 'out.json'))
-    assert result.returncode == 1 and 'no readable images' in result.stderr
+    assert images_to_coco.main([str(tmp_path / 'empty'), out]) == 1
+    assert 'no readable images' in capsys.readouterr().err
     assert not (tmp_path / 'out.json').exists()

@@ -1,6 +1,5 @@
 """``tools/al_import.py`` on detection queries: COCO and Label Studio exports,
 partial imports, and every kind of bad input (which must change nothing)."""
-import json
 import os
 import os.path as osp
 import subprocess
@@ -12,20 +11,13 @@ from pycocotools.coco import COCO
 from mmal.oracles import close_query, labeled_path, missing_keys, read_awaiting
 from mmal.testing.al_runs import REPO
 from mmal.testing.human_labels import (CLASSES, QUERY, accept_predictions,
-                                       annotate_tasks, hash_tree, load_tool)
+                                       annotate_tasks, exported_coco,
+                                       exported_labelstudio, hash_tree,
+                                       load_tool)
+from mmal.testing.human_labels import read_json as read
+from mmal.testing.human_labels import write_json as write
 
 al_import = load_tool('al_import')
-
-
-def read(path):
-    with open(path) as f:
-        return json.load(f)
-
-
-def write(obj, path):
-    with open(path, 'w') as f:
-        json.dump(obj, f)
-    return str(path)
 
 
 def run_import(query, file, *args, capsys):
@@ -53,7 +45,7 @@ def ls_tasks(query):
 def test_coco_round_trip(det_copy, data, tmp_path, capsys):
     user_hash = hash_tree(data['ann_file'])
     before = labels_by_key(det_copy['work_dir'])
-    coco = read(osp.join(det_copy['query_dir'], 'coco_predictions.json'))
+    coco = exported_coco(det_copy)
     # The annotator moves one box and deletes another one.
     coco['annotations'][0]['bbox'] = [5, 6, 40, 30]
     del coco['annotations'][1]
@@ -85,7 +77,7 @@ def test_coco_round_trip(det_copy, data, tmp_path, capsys):
 
 def test_mmdet_trains_on_the_merged_labels(det_copy, data, tmp_path, capsys):
     from mmdet.datasets import CocoDataset
-    coco = read(osp.join(det_copy['query_dir'], 'coco_predictions.json'))
+    coco = exported_coco(det_copy)
     assert run_import(det_copy, write(coco, tmp_path / 'l.json'),
                       capsys=capsys)[0] == 0
     dataset = CocoDataset(ann_file=labeled_path(det_copy['work_dir']),
@@ -137,7 +129,7 @@ def test_label_studio_partial_imports(det_copy, tmp_path, capsys):
 
 
 def test_real_command_line(det_copy, tmp_path):
-    coco = read(osp.join(det_copy['query_dir'], 'coco_predictions.json'))
+    coco = exported_coco(det_copy)
     coco['images'] = coco['images'][:1]
     coco['annotations'] = [a for a in coco['annotations'] if a['image_id'] == 1]
     result = subprocess.run(
@@ -151,20 +143,20 @@ def test_real_command_line(det_copy, tmp_path):
 
 # Bad inputs: each edits the exported COCO file or the Label Studio export and must
 # be refused with a message naming the problem, leaving every file unchanged.
-def _coco(edit):
+def _edited(export, edit):
     def make(query):
-        coco = read(osp.join(query['query_dir'], 'coco_predictions.json'))
-        edit(coco)
-        return coco
+        exported = export(query)
+        edit(exported)
+        return exported
     return make
+
+
+def _coco(edit):
+    return _edited(exported_coco, edit)
 
 
 def _ls(edit):
-    def make(query):
-        export = annotate_tasks(ls_tasks(query), accept_predictions)
-        edit(export)
-        return export
-    return make
+    return _edited(exported_labelstudio, edit)
 
 
 def _set(obj, path, value):
@@ -258,7 +250,7 @@ def test_unreadable_files_change_nothing(content, message, det_copy, tmp_path,
 
 
 def test_clip_option(det_copy, tmp_path, capsys):
-    coco = read(osp.join(det_copy['query_dir'], 'coco_predictions.json'))
+    coco = exported_coco(det_copy)
     coco['annotations'][0]['bbox'] = [200, 10, 100, 20]    # image is 256 wide
     path = write(coco, tmp_path / 'labels.json')
     assert run_import(det_copy, path, capsys=capsys)[0] == 1
@@ -269,7 +261,7 @@ def test_clip_option(det_copy, tmp_path, capsys):
 
 
 def test_unannotated_coco_images_stay_awaited(det_copy, tmp_path, capsys):
-    coco = read(osp.join(det_copy['query_dir'], 'coco_predictions.json'))
+    coco = exported_coco(det_copy)
     coco['images'] = [i for i in coco['images'] if i['file_name'] != QUERY[3]]
     coco['annotations'] = [a for a in coco['annotations'] if a['image_id'] != 4]
     # An image listed without annotations is labeled "no objects".
@@ -281,7 +273,7 @@ def test_unannotated_coco_images_stay_awaited(det_copy, tmp_path, capsys):
 
 
 def test_nothing_awaited(det_copy, tmp_path, capsys):
-    coco = read(osp.join(det_copy['query_dir'], 'coco_predictions.json'))
+    coco = exported_coco(det_copy)
     path = write(coco, tmp_path / 'l.json')
     close_query(det_copy['work_dir'])
     assert osp.isfile(osp.join(det_copy['query_dir'], 'awaiting.json'))

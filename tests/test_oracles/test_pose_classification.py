@@ -10,21 +10,13 @@ from pycocotools.coco import COCO
 
 from mmal.oracles import labeled_path, missing_keys
 from mmal.testing.human_labels import (CLASSES, QUERY, accept_predictions,
-                                       annotate_tasks, hash_tree, load_tool,
-                                       open_query)
+                                       annotate_tasks, copy_query, exported_coco,
+                                       exported_labelstudio, hash_tree,
+                                       load_tool, open_query)
+from mmal.testing.human_labels import read_json as read
+from mmal.testing.human_labels import write_json as write
 
 al_import = load_tool('al_import')
-
-
-def read(path):
-    with open(path) as f:
-        return json.load(f)
-
-
-def write(obj, path):
-    with open(path, 'w') as f:
-        json.dump(obj, f)
-    return str(path)
 
 
 @pytest.fixture(scope='module')
@@ -40,11 +32,7 @@ def cls_template(data, tmp_path_factory):
 
 
 def copy_of(template, tmp_path):
-    import shutil
-    work_dir = str(tmp_path / 'work_dir')
-    shutil.copytree(template['work_dir'], work_dir)
-    return dict(template, work_dir=work_dir,
-                query_dir=osp.join(work_dir, 'queries', 'cycle_1'))
+    return copy_query(template, str(tmp_path / 'work_dir'))
 
 
 def test_pose_export(pose_template):
@@ -106,7 +94,7 @@ def test_pose_label_studio_import(pose_template, tmp_path):
 def test_pose_coco_import_in_mmpose(pose_template, data, tmp_path):
     from mmpose.datasets import CocoDataset
     query = copy_of(pose_template, tmp_path)
-    coco = read(osp.join(query['query_dir'], 'coco_predictions.json'))
+    coco = exported_coco(query)
     assert al_import.main([query['work_dir'], write(coco, tmp_path / 'c.json')]) \
         == 0
     dataset = CocoDataset(ann_file=labeled_path(query['work_dir']),
@@ -118,17 +106,18 @@ def test_pose_coco_import_in_mmpose(pose_template, data, tmp_path):
 
 
 def _ls_pose(edit):
+    """Edit the result of the first task."""
     def make(query):
-        tasks = read(osp.join(query['query_dir'], 'labelstudio_tasks.json'))
-        export = annotate_tasks(tasks, accept_predictions)
+        export = exported_labelstudio(query)
         edit(export[0]['annotations'][0]['result'])
         return export
     return make
 
 
 def _coco_pose(edit):
+    """Edit the first person."""
     def make(query):
-        coco = read(osp.join(query['query_dir'], 'coco_predictions.json'))
+        coco = exported_coco(query)
         edit(coco['annotations'][0])
         return coco
     return make
