@@ -303,3 +303,15 @@ def test_labeled_set_in_another_root(data, tmp_path, capsys):
     assert al_import.main([work_dir, write(coco, tmp_path / 'l.json')]) == 0
     names = [i['file_name'] for i in read(labeled_path(work_dir))['images']]
     assert names[-1] == 'images/street/img_000.jpg'
+
+
+def test_label_studio_key_from_the_image_url(det_copy, tmp_path, capsys):
+    """Tasks that lost mmal's fields are matched by their local-files URL."""
+    export = exported_labelstudio(det_copy)
+    for task in export:
+        task['data'] = dict(image=task['data']['image'])
+    assert export[1]['data']['image'] == '/data/local-files/?d=street/img_000.jpg'
+    code, out, err = run_import(det_copy, write(export, tmp_path / 'l.json'),
+                                capsys=capsys)
+    assert code == 0, err
+    assert missing_keys(det_copy['work_dir']) == []
