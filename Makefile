@@ -10,9 +10,9 @@ PYTEST_ARGS ?=
 
 env: $(STAMP)
 
+# The script writes the stamp only when the whole set-up succeeded.
 $(STAMP): tools/install_env.sh setup.py $(wildcard requirements/*.txt)
-	bash tools/install_env.sh $(VENV)
-	touch $@
+	bash tools/install_env.sh "$(VENV)"
 
 # Learning loss and random selection on scikit-learn's digits, then both curves in
 # one figure. --resume makes a re-run continue (or skip) finished cycles.

@@ -8,8 +8,8 @@ model = dict(
     type='LearningLossModel',
     target={{_base_.model}},
     # Which stacks to tap is a setting: drop names (and their in_channels) to use
-    # fewer; each stack's output has the backbone's feat_channel (256) channels.
-    taps=[f'backbone.out_convs.{stack}' for stack in range(8)],
+    # fewer; each stack's features (before its heatmap layer) have 256 channels.
+    taps=[f'backbone.features.{stack}' for stack in range(8)],
     head=dict(in_channels=[256] * 8, mid_channels=128),
     margin=1.0,
     loss_weight=1e-4,

@@ -14,6 +14,8 @@ from mmengine.runner import Runner
 
 import mmal  # noqa: F401  (registers the loop, models, hooks, strategies)
 from mmal.utils import check_data_roots
+from mmal.utils.preflight import (check_checkpoint_downloads,
+                                  check_mmcv_ops_device)
 
 
 def parse_args():
@@ -57,6 +59,8 @@ def build_config(args) -> Config:
                          "train_cfg = dict(_delete_=True, type='ActiveLearningLoop', "
                          '...)')
     check_data_roots(cfg)
+    check_mmcv_ops_device(cfg)
+    check_checkpoint_downloads(cfg)
     if args.launcher != 'none' and not torch.cuda.is_available():
         use_cpu_distributed(cfg, args.launcher)
     if args.amp:

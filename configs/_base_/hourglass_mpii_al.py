@@ -1,16 +1,23 @@
 # The paper's human pose protocol (Yoo & Kweon, 2019, Sec. 4.3) on mmpose's own
-# MPII hourglass config: 8 stacks, 256x256 input, PCKh@0.5 on the MPII val split
-# (MpiiPCKAccuracy with the headbox file). Strategies and the learning loss model
-# are set by the configs that inherit this one.
+# MPII hourglass config (data, codec, evaluation): Newell et al.'s 8-stack hourglass,
+# 256x256 input, PCKh@0.5 on the MPII val split (MpiiPCKAccuracy with the headbox
+# file). Strategies and the learning loss model are set by the configs that inherit
+# this one; configs/hourglass52_mpii_lloss.py keeps mmpose's HourglassNet instead.
 _base_ = ('mmpose::body_2d_keypoint/topdown_heatmap/mpii/'
           'td-hm_hourglass52_8xb64-210e_mpii-256x256.py')
-custom_imports = dict(imports=['mmal', 'mmal.models.adapters.pose'],
+custom_imports = dict(imports=['mmal', 'mmal.models.adapters.pose',
+                               'mmal.models.backbones.newell_hourglass'],
                       allow_failed_imports=False)
 
-# 8 hourglass stacks, each supervised by its own CPMHead stage.
+# The paper's network (Newell et al., 2016; about 26M parameters): 8 stacks, 256
+# features, 4 downsamplings per hourglass. Its heatmap layers belong to the
+# backbone (the next stack reads them), so CPMHead adds no layer and supervises
+# each stack's heatmaps.
 num_stacks = 8
-model = dict(backbone=dict(num_stacks=num_stacks),
-             head=dict(num_stages=num_stacks))
+model = dict(
+    backbone=dict(_delete_=True, type='NewellHourglassNet', num_joints=16,
+                  num_stacks=num_stacks, channels=256, depth=4),
+    head=dict(in_channels=16, num_stages=num_stacks, final_layer=None))
 
 # Data layout (mmpose's): data/mpii/images/*.jpg, data/mpii/annotations/
 # mpii_{train,val}.json and mpii_gt_val.mat (headboxes for PCKh). The base config

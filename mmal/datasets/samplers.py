@@ -1,19 +1,22 @@
 import math
-from typing import Iterator, List, Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
-import torch
-from mmengine.dist import get_dist_info, sync_random_seed
+from mmengine.dataset import DefaultSampler
 from mmengine.registry import DATA_SAMPLERS
 from torch.utils.data import Sampler
 
 
 @DATA_SAMPLERS.register_module()
-class LabeledSubsetSampler(Sampler):
-    """Like mmengine's ``DefaultSampler``, over the labeled indices only.
+class LabeledSubsetSampler(DefaultSampler):
+    """mmengine's ``DefaultSampler`` over the labeled indices only.
 
-    The active learning loop sets the indices each cycle (:meth:`set_indices`). Each
-    rank gets the same number of samples (the index list is padded by wrapping when
-    ``round_up``), so every rank runs the same number of steps.
+    The active learning loop sets the indices each cycle (:meth:`set_indices`).
+    ``DefaultSampler`` shuffles and pads positions ``0..len(self.dataset)-1``; here
+    ``self.dataset`` is a view of the training dataset as long as the labeled list,
+    and those positions index that list, so every rank still gets the same number
+    of samples and runs the same number of steps. Batch samplers that read
+    ``sampler.dataset.get_data_info(index)`` (mmdet's aspect-ratio grouping) get
+    the training dataset's.
 
     Args:
         dataset: The training dataset.
@@ -24,39 +27,40 @@ class LabeledSubsetSampler(Sampler):
 
     def __init__(self, dataset, shuffle: bool = True, seed: Optional[int] = None,
                  round_up: bool = True):
-        self.dataset = dataset
-        self.shuffle = shuffle
-        self.seed = sync_random_seed() if seed is None else seed
-        self.round_up = round_up
-        self.rank, self.world_size = get_dist_info()
-        self.epoch = 0
-        self.indices: List[int] = []
+        # Nothing is labeled yet: DefaultSampler sizes itself on an empty view.
+        super().__init__(_LabeledView(dataset, []), shuffle=shuffle, seed=seed,
+                         round_up=round_up)
+        self.set_indices([])
 
     def set_indices(self, indices: Sequence[int]) -> None:
         self.indices = list(indices)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        self.dataset = _LabeledView(self.dataset.dataset, self.indices)
+        if self.round_up:
+            self.num_samples = math.ceil(len(self.indices) / self.world_size)
+            self.total_size = self.num_samples * self.world_size
+        else:
+            self.num_samples = math.ceil(
+                max(len(self.indices) - self.rank, 0) / self.world_size)
+            self.total_size = len(self.indices)
 
     def __iter__(self) -> Iterator[int]:
-        indices = self.indices
-        if self.shuffle:
-            generator = torch.Generator()
-            generator.manual_seed(self.seed + self.epoch)
-            order = torch.randperm(len(indices), generator=generator).tolist()
-            indices = [indices[i] for i in order]
-        if self.round_up and indices:
-            total = self._per_rank() * self.world_size
-            indices = (indices * math.ceil(total / len(indices)))[:total]
-        return iter(indices[self.rank::self.world_size])
+        if not self.indices:
+            return iter([])
+        return (self.indices[position] for position in super().__iter__())
 
-    def _per_rank(self) -> int:
-        if self.round_up:
-            return math.ceil(len(self.indices) / self.world_size)
-        return math.ceil((len(self.indices) - self.rank) / self.world_size)
+
+class _LabeledView:
+    """The training dataset, with the length of the labeled list."""
+
+    def __init__(self, dataset, indices: Sequence[int]):
+        self.dataset = dataset
+        self.indices = indices
 
     def __len__(self) -> int:
-        return self._per_rank()
+        return len(self.indices)
+
+    def __getattr__(self, name):
+        return getattr(self.__dict__['dataset'], name)
 
 
 class IndexSampler(Sampler):

@@ -1,38 +1,38 @@
 import copy
 import math
+import numbers
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional
 
-import numpy as np
 from mmengine.dist import all_reduce_params, get_dist_info, is_main_process
-from mmengine.registry import DATASETS, LOOPS
-from mmengine.runner import BaseLoop, set_random_seed
+from mmengine.registry import LOOPS
+from mmengine.runner import EpochBasedTrainLoop, set_random_seed
 
-from mmal.datasets import LabeledSubsetSampler, PoolLayout
+from mmal.datasets import ActivePool, LabeledSubsetSampler, PoolLayout
 from mmal.registry import STRATEGIES
 from mmal.utils import plot_al_curves
-from .al_state import ActiveLearningState
-from .pool_scoring import PoolScorer, leaf_pipeline, unwrap, with_pipeline
-
-# Independent random streams per cycle, so a resumed run draws what an
-# uninterrupted one would.
-_INITIAL_DRAW, _SUBSET_DRAW, _STRATEGY_DRAW = 0, 1, 2
+from .cycle_schedule import CycleSchedule
+from .pool_query import INITIAL_DRAW, PoolQuery, cycle_rng
+from .pool_scoring import unwrap
 
 
 @LOOPS.register_module()
-class ActiveLearningLoop(BaseLoop):
+class ActiveLearningLoop(EpochBasedTrainLoop):
     """The active learning cycle as an mmengine train loop.
 
-    Each cycle trains on the labeled samples only, for ``max_epochs`` epochs with
-    fresh optimizer state and freshly built parameter schedulers; evaluates with the
-    config's val loop; then, except after the last cycle, scores a random subset of
-    ``subset_size`` unlabeled samples through the test pipeline and labels the
-    ``query_size`` that the strategy picks. After every cycle ``al_state.json``,
-    ``cycle_<k>.pth`` and ``al_curve.png`` are written to the work dir.
+    Cycle k: (k > 0) the model of cycle k-1 scores a random subset of
+    ``subset_size`` unlabeled samples through the test pipeline and the strategy
+    labels ``query_size`` of them; then the model trains on the labeled samples
+    for ``max_epochs`` epochs (mmengine's own epoch loop, with fresh optimizer
+    state and freshly built parameter schedulers, see :class:`CycleSchedule`) and
+    is evaluated with the config's val loop. After each step ``al_state.json`` is
+    written (and ``cycle_<k>.pth``, ``al_curve.png`` after each cycle), so a run
+    killed anywhere resumes where it stopped, and a finished run can be extended
+    with more ``cycles``.
 
     The pool is the config's own ``train_dataloader.dataset`` (single, Concat or
-    Repeat datasets); cycle 0 labels ``initial_size`` random samples. All draws come
-    from the runner's seed.
+    Repeat datasets); cycle 0 trains on ``initial_size`` random samples. All draws
+    come from the runner's seed and the cycle, never from the rank.
 
     Args:
         runner: The runner.
@@ -40,8 +40,9 @@ class ActiveLearningLoop(BaseLoop):
             :class:`LabeledSubsetSampler`.
         cycles (int): Training cycles. Defaults to 10.
         initial_size (int): Random samples labeled before cycle 0.
-        query_size (int): Samples labeled after each cycle but the last (K).
-        subset_size (int): Unlabeled samples scored per query (M).
+        query_size (int): Samples labeled before each cycle but the first (K).
+            May change on resume; it applies to the queries still to come.
+        subset_size (int): Unlabeled samples scored per query (M). Likewise.
         max_epochs (int): Epochs per cycle.
         val_interval (int, optional): Also validate every this many epochs within a
             cycle. Each cycle ends with a validation regardless.
@@ -59,7 +60,7 @@ class ActiveLearningLoop(BaseLoop):
 
     def __init__(self,
                  runner,
-                 dataloader: Union[dict],
+                 dataloader: dict,
                  cycles: int = 10,
                  initial_size: int = 1000,
                  query_size: int = 1000,
@@ -76,47 +77,40 @@ class ActiveLearningLoop(BaseLoop):
         if not isinstance(dataloader, dict):
             raise TypeError('ActiveLearningLoop needs train_dataloader as a config '
                             'dict, to restrict its sampler to labeled samples')
-        self._dataloader_cfg = copy.deepcopy(dataloader)
+        train_dataset_cfg = copy.deepcopy(dataloader['dataset'])
         dataloader = copy.deepcopy(dataloader)
         sampler_cfg = dataloader.get('sampler') or {}
         dataloader['sampler'] = dict(
             type='LabeledSubsetSampler', shuffle=sampler_cfg.get('shuffle', True))
-        super().__init__(runner, dataloader)
+        super().__init__(runner, dataloader, max_epochs=cycles * max_epochs,
+                         val_interval=val_interval)
         self.cycles = cycles
         self.initial_size = initial_size
         self.query_size = query_size
         self.subset_size = subset_size
         self.epochs_per_cycle = max_epochs
-        self.val_interval = val_interval
         self.reset_model = reset_model
-        self.strategy = STRATEGIES.build(strategy)
         self.strategy_name = strategy['type']
-        self.score_pipeline = score_pipeline
-        self.score_batch_size = score_batch_size
         self.curve_metric = curve_metric
         self.resume = resume
         self.seed = runner.seed
         self.sampler = self._find_sampler()
-        self.layout = PoolLayout(self.dataloader.dataset, key_field)
-        self._check_sizes()
-        self.strategy.check_model(unwrap(runner.model))
-        if runner._val_loop is None:
+        self.pool = ActivePool(
+            PoolLayout(self.dataloader.dataset, key_field),
+            osp.join(runner.work_dir, 'al_state.json'), self.strategy_name, self.seed)
+        self._check_budgets(labeled=0, queries_done=0)
+        self.query = PoolQuery(runner, STRATEGIES.build(dict(strategy, _scope_='mmal')), train_dataset_cfg,
+                               score_pipeline, score_batch_size)
+        if runner.val_loop is None:
             raise ValueError('ActiveLearningLoop evaluates every cycle: set '
                              'val_dataloader, val_evaluator and val_cfg')
-        # The runner builds the schedulers after this loop; the loop keeps their
-        # configs and rebuilds them every cycle.
-        self._scheduler_cfg = self._per_cycle_schedulers(runner.param_schedulers)
-        runner.param_schedulers = copy.deepcopy(self._scheduler_cfg)
-        self.state = ActiveLearningState(
-            osp.join(runner.work_dir, 'al_state.json'), self.strategy_name,
-            self.seed, self.layout)
-        self._scorer: Optional[PoolScorer] = None
+        # The runner would build the schedulers right after this, while nothing is
+        # labeled: the schedule builds them per cycle instead.
+        self.schedule = CycleSchedule(runner, runner.param_schedulers, max_epochs)
+        runner.param_schedulers = None
         self._initial_weights = None
         self._cycle = 0
-        self._epoch = 0
-        self._iter = 0
         self._cycle_start_epoch = 0
-        self.stop_training = False
 
     # Counters the runner, hooks and loggers read.
     @property
@@ -124,46 +118,98 @@ class ActiveLearningLoop(BaseLoop):
         return self._cycle
 
     @property
-    def epoch(self) -> int:
-        """Epochs trained so far over all cycles (checkpoint names stay unique)."""
-        return self._epoch
-
-    @property
     def epoch_in_cycle(self) -> int:
         return self._epoch - self._cycle_start_epoch
 
     @property
-    def iter(self) -> int:
-        return self._iter
-
-    @property
-    def max_epochs(self) -> int:
-        return self.cycles * self.epochs_per_cycle
-
-    @property
     def max_iters(self) -> int:
+        """Iterations over all cycles, at the current budgets (for ETA and
+        gradient accumulation)."""
         _, world_size = get_dist_info()
         batch_size = self.dataloader.batch_size or getattr(
             self.dataloader.batch_sampler, 'batch_size', 1)
-        return sum(
-            self.epochs_per_cycle *
-            math.ceil(math.ceil(self._num_labeled(c) / world_size) / batch_size)
-            for c in range(self.cycles))
+        sizes = [self.initial_size + c * self.query_size for c in range(self.cycles)]
+        return sum(self.epochs_per_cycle *
+                   math.ceil(math.ceil(size / world_size) / batch_size)
+                   for size in sizes)
 
-    def _per_cycle_schedulers(self, cfg):
-        """Epoch-based schedulers without ``end`` end with the cycle (mmengine would
-        end them with the whole run); none at all when cycles train no epochs."""
-        if cfg is None or self.epochs_per_cycle == 0:
-            return None
-        cfg = copy.deepcopy(cfg)
-        for scheduler in cfg if isinstance(cfg, (list, tuple)) else [cfg]:
-            if (isinstance(scheduler, dict) and scheduler.get('by_epoch', True)
-                    and 'end' not in scheduler):
-                scheduler['end'] = self.epochs_per_cycle
-        return cfg
+    def run(self):
+        self.runner.call_hook('before_train')
+        if not self._start():
+            self.runner.call_hook('after_train')
+            return self.runner.model
+        while self.pool.cycles_done < self.cycles:
+            cycle = self.pool.cycles_done
+            if self.pool.needs_query():
+                self._query(cycle - 1)
+            self._train_cycle(cycle)
+            self._finish_cycle(cycle, self._evaluate())
+        self.runner.call_hook('after_train')
+        return self.runner.model
 
-    def _num_labeled(self, cycle: int) -> int:
-        return self.initial_size + cycle * self.query_size
+    def _start(self) -> bool:
+        """Label the initial set, or restore a previous run's, and check that the
+        strategy works with the model before any training. False: nothing to do."""
+        if self.reset_model:
+            self._initial_weights = copy.deepcopy(
+                unwrap(self.runner.model).state_dict())
+        self.schedule.snapshot()
+        if self.pool.exists():
+            if not self.resume:
+                raise FileExistsError(
+                    f'{self.pool.path} holds a previous active learning run; pass '
+                    '--resume to continue it, or choose another --work-dir')
+            if not self._restore():
+                return False
+        else:
+            if self.resume:
+                self.runner.logger.warning(
+                    f'--resume: no {self.pool.path} yet, starting afresh')
+            self.pool.initial_size = self.initial_size
+            self.pool.label(sorted(cycle_rng(self.seed, 0, INITIAL_DRAW).choice(
+                len(self.pool), size=self.initial_size, replace=False).tolist()))
+        self.query.probe(self.pool)
+        return True
+
+    def _restore(self) -> bool:
+        pool, logger = self.pool, self.runner.logger
+        pool.load()
+        if pool.initial_size != self.initial_size:
+            raise ValueError(
+                f'initial_size={self.initial_size}, but {pool.path} was started with '
+                f'initial_size={pool.initial_size}, and that decided which samples '
+                'cycle 0 trained on. Resume with --cfg-options '
+                f'train_cfg.initial_size={pool.initial_size}, or start a new run in '
+                'another --work-dir')
+        logger.info(f'Resuming active learning from {pool.path}: '
+                    f'{pool.cycles_done} cycles done, {pool.num_labeled} labeled')
+        last = pool.history[-1] if pool.history else None
+        if last is not None:
+            self._epoch, self._iter = last['epoch'], last['iter']
+        if pool.cycles_done >= self.cycles:
+            logger.info(
+                f'Nothing to do: all {self.cycles} cycles in {pool.path} are done. To '
+                'extend the run, resume with more cycles, e.g. --resume '
+                f'--cfg-options train_cfg.cycles={self.cycles + 1}')
+            return False
+        self._check_budgets(pool.num_labeled, pool.queries_done)
+        for name in ('query_size', 'subset_size'):
+            recorded = [r[name] for r in pool.history if name in r]
+            if recorded and recorded[-1] != getattr(self, name):
+                logger.warning(f'{name} changed from {recorded[-1]} to '
+                               f'{getattr(self, name)}: it applies to the queries '
+                               'from now on and is recorded in al_state.json')
+        if last is None:
+            return True
+        if not self.reset_model or pool.needs_query():
+            checkpoint = osp.join(self.runner.work_dir, last['checkpoint'])
+            if not osp.isfile(checkpoint):
+                raise FileNotFoundError(
+                    f'{checkpoint} is missing, but the run continues from the model '
+                    f'of cycle {last["cycle"] + 1}; put the file back, or start a new '
+                    'run in another --work-dir')
+            self.runner.load_checkpoint(checkpoint)
+        return True
 
     def _find_sampler(self) -> LabeledSubsetSampler:
         for sampler in (self.dataloader.sampler,
@@ -172,9 +218,12 @@ class ActiveLearningLoop(BaseLoop):
                 return sampler
         raise RuntimeError('The train dataloader lost its LabeledSubsetSampler')
 
-    def _check_sizes(self) -> None:
-        pool = len(self.layout)
+    def _check_budgets(self, labeled: int, queries_done: int) -> None:
+        """Fail before any work if the settings cannot be met by this pool."""
+        pool = len(self.pool)
         problems = []
+        if self.cycles < 1 or self.initial_size < 1 or self.query_size < 1:
+            problems.append('cycles, initial_size and query_size must be positive')
         if self.initial_size > pool:
             problems.append(f'initial_size={self.initial_size} is larger than the '
                             f'pool ({pool} samples)')
@@ -185,194 +234,90 @@ class ActiveLearningLoop(BaseLoop):
             problems.append(f'subset_size={self.subset_size} is smaller than '
                             f'query_size={self.query_size}: the query must choose '
                             'from at least as many samples as it labels')
-        final = self._num_labeled(self.cycles - 1)
+        start = labeled or self.initial_size
+        final = start + (self.cycles - 1 - queries_done) * self.query_size
         if not problems and final > pool:
             problems.append(
-                f'{self.cycles} cycles label initial_size + (cycles - 1) x '
-                f'query_size = {final} samples, more than the pool ({pool}); lower '
+                f'{self.cycles} cycles label {start} + {self.cycles - 1 - queries_done}'
+                f' x query_size = {final} samples, more than the pool ({pool}); lower '
                 'cycles, initial_size or query_size')
-        if self.initial_size < 1 or self.query_size < 1 or self.cycles < 1:
-            problems.append('cycles, initial_size and query_size must be positive')
         if problems:
             raise ValueError('Bad active learning settings (train_cfg): ' +
                              '; '.join(problems))
 
-    def _rng(self, cycle: int, stream: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, cycle, stream])
+    def _query(self, cycle: int) -> None:
+        """Label what the model of ``cycle`` chooses, and record it."""
+        queried = self.query.run(self.pool, cycle, self.query_size,
+                                 self.subset_size, self.seed)
+        self.pool.record_query(queried, self.query_size, self.subset_size)
+        self.pool.save()
+        self.runner.logger.info(f'Queried {len(queried)} samples with the model of '
+                                f'cycle {cycle + 1} ({self.strategy_name})')
 
-    def run(self):
-        self.runner.call_hook('before_train')
-        start_cycle = self._start()
-        for cycle in range(start_cycle, self.cycles):
-            self._cycle = cycle
-            self._prepare_cycle(cycle)
-            for _ in range(self.epochs_per_cycle):
-                if self.stop_training:
-                    break
-                self.run_epoch()
-                if (self.val_interval and self.epoch_in_cycle % self.val_interval == 0
-                        and self.epoch_in_cycle < self.epochs_per_cycle):
-                    self.runner.val_loop.run()
-            self._epoch = self._cycle_start_epoch + self.epochs_per_cycle
-            self._sync_buffers()
-            metrics = self.runner.val_loop.run()
-            queried = self._query(cycle) if cycle + 1 < self.cycles else []
-            self._finish_cycle(cycle, metrics, queried)
-        self.runner.call_hook('after_train')
-        return self.runner.model
-
-    def _sync_buffers(self) -> None:
-        # DDP does not broadcast buffers here (mmengine's default): average the
-        # BatchNorm statistics so that every rank evaluates and scores the same
-        # model, and the selection does not depend on the world size.
-        if get_dist_info()[1] > 1:
-            all_reduce_params(self.runner.model.buffers(), op='mean')
-
-    def _start(self) -> int:
-        """Label the initial set, or restore a previous run's; returns the cycle to
-        run next."""
-        logger = self.runner.logger
-        if self.state.exists() and not self.resume:
-            raise FileExistsError(
-                f'{self.state.path} holds a previous active learning run; pass '
-                '--resume to continue it, or choose another --work-dir')
-        if self.reset_model:
-            self._initial_weights = copy.deepcopy(
-                unwrap(self.runner.model).state_dict())
-        if self.resume and self.state.exists():
-            self.state.load()
-            done = len(self.state.history)
-            logger.info(f'Resuming active learning from {self.state.path}: '
-                        f'{done} cycles done, {len(self.state.labeled)} labeled')
-            if done and not self.reset_model:
-                last = self.state.history[-1]
-                self.runner.load_checkpoint(
-                    osp.join(self.runner.work_dir, last['checkpoint']))
-            if done:
-                self._epoch = self.state.history[-1]['epoch']
-                self._iter = self.state.history[-1]['iter']
-            return done
-        if self.resume:
-            logger.warning(f'--resume: no {self.state.path} yet, starting afresh')
-        initial = self._rng(0, _INITIAL_DRAW).choice(
-            len(self.layout), size=self.initial_size, replace=False)
-        self.state.label(sorted(initial.tolist()))
-        return 0
-
-    def _prepare_cycle(self, cycle: int) -> None:
+    def _train_cycle(self, cycle: int) -> None:
         runner = self.runner
-        randomness = runner._randomness_cfg
+        self._cycle = cycle
         # Reseeding per cycle makes a resumed cycle train as the uninterrupted one.
+        randomness = runner.cfg.get('randomness') or {}
         set_random_seed(self.seed + cycle,
                         deterministic=randomness.get('deterministic', False),
                         diff_rank_seed=randomness.get('diff_rank_seed', False))
         self._cycle_start_epoch = self._epoch
         self.sampler.seed = self.seed
-        self.sampler.set_indices(self.layout.dataset_indices(sorted(self.state.labeled)))
-        model = unwrap(runner.model)
-        if self.reset_model and self._initial_weights is not None:
-            model.load_state_dict(self._initial_weights)
-        optim_wrapper = runner.optim_wrapper
-        optimizers = (optim_wrapper.optim_wrappers.values() if hasattr(
-            optim_wrapper, 'optim_wrappers') else [optim_wrapper])
-        for wrapper in optimizers:
-            optimizer = wrapper.optimizer
-            optimizer.state.clear()
-            for group in optimizer.param_groups:
-                for key in [k for k in group if k.startswith('initial_')]:
-                    group[key[len('initial_'):]] = group[key]
-        if self._scheduler_cfg is not None:
-            runner.param_schedulers = runner.build_param_scheduler(
-                copy.deepcopy(self._scheduler_cfg))
+        self.sampler.set_indices(self.pool.dataset_indices())
+        if self._initial_weights is not None:
+            unwrap(runner.model).load_state_dict(self._initial_weights)
+        self.schedule.start_cycle(iters_per_epoch=len(self.dataloader))
         runner.logger.info(
             f'Active learning cycle {cycle + 1}/{self.cycles}: training on '
-            f'{len(self.state.labeled)} labeled samples for '
-            f'{self.epochs_per_cycle} epochs ({self.strategy_name})')
+            f'{self.pool.num_labeled} labeled samples for {self.epochs_per_cycle} '
+            f'epochs ({self.strategy_name})')
+        while self.epoch_in_cycle < self.epochs_per_cycle and not self.stop_training:
+            self.sampler.set_epoch(self._epoch)
+            self.run_epoch()
+            if (self.val_interval and self.epoch_in_cycle % self.val_interval == 0
+                    and self.epoch_in_cycle < self.epochs_per_cycle):
+                runner.val_loop.run()
+        # Early stopping ends the cycle, not the epoch count of the run.
+        self._epoch = self._cycle_start_epoch + self.epochs_per_cycle
 
-    def run_epoch(self) -> None:
-        self.runner.call_hook('before_train_epoch')
-        self.runner.model.train()
-        self.sampler.set_epoch(self._epoch)
-        for idx, data_batch in enumerate(self.dataloader):
-            self.runner.call_hook('before_train_iter', batch_idx=idx,
-                                  data_batch=data_batch)
-            outputs = self.runner.model.train_step(
-                data_batch, optim_wrapper=self.runner.optim_wrapper)
-            self.runner.call_hook('after_train_iter', batch_idx=idx,
-                                  data_batch=data_batch, outputs=outputs)
-            self._iter += 1
-        self.runner.call_hook('after_train_epoch')
-        self._epoch += 1
+    def _evaluate(self) -> Dict:
+        # DDP does not broadcast buffers here (mmengine's default): average the
+        # BatchNorm statistics so that every rank evaluates and scores the same
+        # model, and the selection does not depend on the world size.
+        if get_dist_info()[1] > 1:
+            all_reduce_params(self.runner.model.buffers(), op='mean')
+        return self.runner.val_loop.run() or {}
 
-    def _query(self, cycle: int) -> List[dict]:
-        """Score a random unlabeled subset and return the chosen samples."""
-        labeled = set(self.state.labeled)
-        unlabeled = [i for i in range(len(self.layout)) if i not in labeled]
-        size = min(self.subset_size, len(unlabeled))
-        subset = sorted(self._rng(cycle, _SUBSET_DRAW).choice(
-            unlabeled, size=size, replace=False).tolist())
-        output = self.strategy.output
-        outputs = labeled_outputs = None
-        if output is not None:
-            scorer = self._get_scorer()
-            outputs = scorer.score(subset, output, f'Scoring {output} (cycle '
-                                   f'{cycle + 1})')
-            if self.strategy.needs_labeled_outputs:
-                labeled_outputs = scorer.score(sorted(labeled), output,
-                                               f'Scoring labeled {output}')
-        keys = [self.layout.keys[i] for i in subset]
-        chosen, scores = self.strategy.select(
-            keys, outputs, min(self.query_size, size), self._rng(cycle, _STRATEGY_DRAW),
-            labeled_outputs=labeled_outputs)
-        return [dict(key=key, score=score) for key, score in zip(chosen, scores)]
-
-    def _get_scorer(self) -> PoolScorer:
-        if self._scorer is None:
-            cfg = self.runner.cfg
-            test_loader_cfg = cfg.get('test_dataloader') or cfg.get('val_dataloader')
-            pipeline = self.score_pipeline or leaf_pipeline(test_loader_cfg['dataset'])
-            dataset = DATASETS.build(
-                with_pipeline(self._dataloader_cfg['dataset'], pipeline))
-            loader_cfg = dict(test_loader_cfg)
-            if self.score_batch_size:
-                loader_cfg['batch_size'] = self.score_batch_size
-            score_layout = PoolLayout(dataset, self.layout.key_field)
-            if score_layout.keys != self.layout.keys:
-                raise RuntimeError('The scoring dataset (training data with the test '
-                                   'pipeline) lists other samples than the pool')
-            self._scorer = PoolScorer(self.runner, dataset, score_layout, loader_cfg)
-        return self._scorer
-
-    def _finish_cycle(self, cycle: int, metrics: Dict, queried: List[dict]) -> None:
+    def _finish_cycle(self, cycle: int, metrics: Dict) -> None:
         runner = self.runner
-        metrics = {name: _to_builtin(value) for name, value in (metrics or {}).items()}
+        # The checkpoint is written before the state that names it, so the state
+        # never points to a missing checkpoint.
         checkpoint = f'cycle_{cycle}.pth'
         runner.save_checkpoint(runner.work_dir, checkpoint, save_optimizer=False,
                                save_param_scheduler=False)
-        num_labeled = len(self.state.labeled)
-        self.state.label([self.layout.position[item['key']] for item in queried])
-        self.state.history.append(
-            dict(cycle=cycle, num_labeled=num_labeled, metrics=metrics,
-                 queried=queried, checkpoint=checkpoint, epoch=self._epoch,
+        self.pool.history.append(
+            dict(cycle=cycle, num_labeled=self.pool.num_labeled, metrics=metrics,
+                 queried=None, checkpoint=checkpoint, epoch=self._epoch,
                  iter=self._iter))
+        self.pool.save()
         runner.visualizer.add_scalars(
-            dict({'al/num_labeled': num_labeled},
+            dict({'al/num_labeled': self.pool.num_labeled},
                  **{f'al/{k}': v for k, v in metrics.items()
-                    if isinstance(v, (int, float))}),
+                    if isinstance(v, numbers.Real)}),
             step=cycle)
-        runner.logger.info(f'Cycle {cycle + 1}/{self.cycles} done: {num_labeled} '
-                           f'labeled, metrics {metrics}; queried {len(queried)}')
+        runner.logger.info(f'Cycle {cycle + 1}/{self.cycles} done: '
+                           f'{self.pool.num_labeled} labeled, metrics {metrics}')
         if is_main_process():
-            self.state.save()
-            plot_al_curves([(self.strategy_name, self.state.history)],
-                           osp.join(runner.work_dir, 'al_curve.png'),
+            self._plot()
+
+    def _plot(self) -> None:
+        try:
+            plot_al_curves([(self.strategy_name, self.pool.history)],
+                           osp.join(self.runner.work_dir, 'al_curve.png'),
                            metric=self.curve_metric)
+        except (KeyError, ValueError) as error:
+            # A plot never stops training.
+            self.runner.logger.warning(f'al_curve.png not drawn: {error.args[0]}; '
+                                       'set train_cfg.curve_metric to one of them')
 
-
-def _to_builtin(value):
-    """Metric values as JSON types (evaluators return numpy scalars and arrays)."""
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

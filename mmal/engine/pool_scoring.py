@@ -1,5 +1,5 @@
 import copy
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -10,6 +10,9 @@ from mmengine.utils import ProgressBar
 from mmal.datasets import IndexSampler
 from mmal.models import build_loss_adapter
 from mmal.utils import leaf_datasets
+
+# fn(model, preprocessed inputs, data samples) -> one row per sample.
+OutputFn = Callable[..., torch.Tensor]
 
 
 def unwrap(model):
@@ -32,8 +35,27 @@ def with_pipeline(dataset_cfg: dict, pipeline: list) -> dict:
     return dataset_cfg
 
 
+def _target_and_adapter(model):
+    target = getattr(model, 'target', model)
+    return target, getattr(model, 'adapter', None) or build_loss_adapter(target)
+
+
+def predicted_loss(model, inputs, data_samples) -> torch.Tensor:
+    return model.predict_loss(inputs, data_samples)
+
+
+def entropy(model, inputs, data_samples) -> torch.Tensor:
+    target, adapter = _target_and_adapter(model)
+    return adapter.entropy(target, inputs, data_samples)
+
+
+def features(model, inputs, data_samples) -> torch.Tensor:
+    target, adapter = _target_and_adapter(model)
+    return adapter.features(target, inputs, data_samples)
+
+
 class PoolScorer:
-    """Computes a strategy's model outputs for pool samples, on all ranks.
+    """Runs a model output function over pool samples, on all ranks.
 
     Reads the samples through their own scoring dataset (the training samples with
     the test pipeline), splits them across ranks without padding, and gathers the
@@ -56,16 +78,15 @@ class PoolScorer:
             if key not in ('dataset', 'sampler', 'batch_sampler')}
         self.dataloader_cfg['persistent_workers'] = False
 
-    def score(self, pool_indices: Sequence[int], output: str,
+    def score(self, pool_indices: Sequence[int], output_fn: OutputFn,
               description: str = 'scoring') -> np.ndarray:
         rank, world_size = get_dist_info()
         positions = list(range(rank, len(pool_indices), world_size))
-        sampler = IndexSampler(
-            [self.layout.groups[pool_indices[p]][0] for p in positions])
+        first = self.layout.first_indices
+        sampler = IndexSampler([int(first[pool_indices[p]]) for p in positions])
         loader = self.runner.build_dataloader(
             dict(self.dataloader_cfg, dataset=self.dataset, sampler=sampler))
         model = unwrap(self.runner.model)
-        compute = self._output_fn(model, output)
         if rank == 0:
             self.runner.logger.info(f'{description}: {len(pool_indices)} samples')
         progress = ProgressBar(len(pool_indices)) if rank == 0 else None
@@ -74,7 +95,7 @@ class PoolScorer:
         with torch.no_grad():
             for batch in loader:
                 data = model.data_preprocessor(batch, False)
-                out = compute(data['inputs'], data['data_samples'])
+                out = output_fn(model, data['inputs'], data['data_samples'])
                 local.append(out.detach().float().cpu().numpy())
                 if progress is not None:
                     progress.update(min(len(out) * world_size,
@@ -97,15 +118,3 @@ class PoolScorer:
         if result is None:
             raise RuntimeError('No samples were scored')
         return result
-
-    @staticmethod
-    def _output_fn(model, output: str):
-        if output == 'predicted_loss':
-            return model.predict_loss
-        target = getattr(model, 'target', model)
-        adapter = getattr(model, 'adapter', None) or build_loss_adapter(target)
-        if output == 'entropy':
-            return lambda inputs, samples: adapter.entropy(target, inputs, samples)
-        if output == 'features':
-            return lambda inputs, samples: adapter.features(target, inputs, samples)
-        raise ValueError(f'Unknown strategy output {output!r}')

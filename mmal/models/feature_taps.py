@@ -23,7 +23,8 @@ class FeatureTaps:
     A tap is a dotted name from ``model.named_modules()``, e.g. ``'backbone.layer1'``;
     ``'backbone:2'`` takes element 2 of a module that returns a tuple or list (such as
     a backbone with several ``out_indices``). The model's code is not changed, and the
-    hooks store nothing outside :meth:`capture`.
+    hooks store nothing outside :meth:`capture`. A deep copy of a model that holds
+    its taps (EMA, averaged models) gets taps of its own.
 
     Args:
         model (nn.Module): The model to tap.
@@ -44,7 +45,7 @@ class FeatureTaps:
             if path not in modules or path == '':
                 raise KeyError(self._unknown_tap_message(tap, path, modules))
             self._handles.append(modules[path].register_forward_hook(
-                self._make_hook(position, index, tap)))
+                _TapHook(self, position, index)))
 
     @staticmethod
     def _unknown_tap_message(tap, path, modules) -> str:
@@ -54,20 +55,6 @@ class FeatureTaps:
             close = [name for name in names if '.' not in name]
         return (f'Feature tap {tap!r}: the model has no module named {path!r}. '
                 f'Closest names: {", ".join(close)}')
-
-    def _make_hook(self, position: int, index: Optional[int], tap: str):
-
-        def hook(module, inputs, output):
-            if not self._capturing:
-                return
-            if index is not None:
-                if not isinstance(output, (tuple, list)):
-                    raise TypeError(f'Feature tap {tap!r} has an index, but the '
-                                    f'module returns {type(output).__name__}')
-                output = output[index]
-            self._outputs[position] = output
-
-        return hook
 
     @contextmanager
     def capture(self):
@@ -79,9 +66,13 @@ class FeatureTaps:
         finally:
             self._capturing = False
 
+    def missing(self) -> List[str]:
+        """The taps that have not run since :meth:`capture` began."""
+        return [tap for tap, out in zip(self.taps, self._outputs) if out is None]
+
     def outputs(self) -> list:
         """The captured features in tap order; fails if a tapped module did not run."""
-        missing = [tap for tap, out in zip(self.taps, self._outputs) if out is None]
+        missing = self.missing()
         if missing:
             raise RuntimeError(f'Feature taps {missing} did not run in the forward '
                                'pass; tap modules that the loss forward uses')
@@ -92,3 +83,26 @@ class FeatureTaps:
         for handle in self._handles:
             handle.remove()
         self._handles = []
+
+
+class _TapHook:
+    """The forward hook of one tap. An object, not a closure: ``copy.deepcopy`` of
+    the tapped model copies it together with its :class:`FeatureTaps`, so a copy's
+    hooks write into the copy's taps."""
+
+    def __init__(self, taps: FeatureTaps, position: int, index: Optional[int]):
+        self.taps = taps
+        self.position = position
+        self.index = index
+
+    def __call__(self, module, inputs, output):
+        taps = self.taps
+        if not taps._capturing:
+            return
+        if self.index is not None:
+            if not isinstance(output, (tuple, list)):
+                raise TypeError(f'Feature tap {taps.taps[self.position]!r} has an '
+                                f'index, but the module returns '
+                                f'{type(output).__name__}')
+            output = output[self.index]
+        taps._outputs[self.position] = output

@@ -100,9 +100,18 @@ class LearningLossModel(BaseModel):
 
     @torch.no_grad()
     def predict_loss(self, inputs, data_samples=None) -> torch.Tensor:
-        """Predicted loss per sample, shape (B,), for already preprocessed inputs."""
+        """Predicted loss per sample, shape (B,), for already preprocessed inputs.
+
+        Taps that the target's ``extract_feat`` (backbone, neck) reaches need only
+        the inputs. Other taps run the target's ``'tensor'`` forward, which some
+        models (two-stage and DETR detectors) cannot run without the samples.
+        """
+        extract_feat = getattr(self.target, 'extract_feat', None)
         with self.taps.capture():
-            self.target(inputs, data_samples, mode='tensor')
+            if extract_feat is not None:
+                extract_feat(inputs)
+            if extract_feat is None or self.taps.missing():
+                self.target(inputs, data_samples, mode='tensor')
         return self.loss_predictor(self.taps.outputs())
 
     def _accept_target_checkpoint(self, state_dict, prefix, *args):

@@ -34,19 +34,41 @@ class LossPredictionHead(BaseModule):
         self.fc = nn.Linear(mid_channels * len(self.in_channels), 1)
 
     def forward(self, feats: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Predict losses from (B, C, ...) or (B, C) features; returns shape (B,)."""
+        """Predict losses from the tapped features; returns shape (B,).
+
+        A feature is a (B, C) vector, a (B, C, ...) map (averaged over its
+        positions), or a (B, tokens, C) sequence from a transformer block (averaged
+        over its tokens). A 3-D feature is read as a sequence when its last
+        dimension is the level's ``in_channels``.
+        """
         if len(feats) != len(self.branches):
             raise ValueError(f'LossPredictionHead expects {len(self.branches)} '
                              f'features (in_channels={self.in_channels}), got '
                              f'{len(feats)}')
         embeddings = []
         for level, (feat, branch) in enumerate(zip(feats, self.branches)):
-            if feat.dim() > 2:
-                feat = feat.flatten(2).mean(dim=2)
-            if feat.shape[1] != branch.in_features:
-                raise ValueError(
-                    f'Tapped feature {level} has {feat.shape[1]} channels but '
-                    f'in_channels[{level}] is {branch.in_features}; fix '
-                    f'in_channels of the LossPredictionHead')
-            embeddings.append(F.relu(branch(feat)))
+            embeddings.append(F.relu(branch(pool(feat, branch.in_features, level))))
         return self.fc(torch.cat(embeddings, dim=1)).squeeze(1)
+
+
+def pool(feat: torch.Tensor, channels: int, level: int) -> torch.Tensor:
+    """Average a tapped feature to (B, channels); see LossPredictionHead.forward."""
+    shape = tuple(feat.shape)
+    if feat.dim() == 3 and shape[2] == channels:
+        return feat.mean(dim=1)
+    if feat.dim() > 2:
+        feat = feat.flatten(2).mean(dim=2)
+    if feat.shape[1] == channels:
+        return feat
+    if len(shape) == 3:
+        # A transformer block's (B, tokens, C) output is the usual 3-D tap; telling
+        # the user to set in_channels to its token count would average the wrong way.
+        raise ValueError(
+            f'Tapped feature {level} has shape {shape}; in_channels[{level}] is '
+            f'{channels}. A (B, tokens, C) sequence (a transformer block such as '
+            f"mmpretrain ViT's 'backbone.layers.11') is averaged over its tokens when "
+            f'in_channels[{level}] = {shape[2]}, its last dimension')
+    raise ValueError(
+        f'Tapped feature {level} has shape {shape}: {shape[1]} channels, but '
+        f'in_channels[{level}] is {channels}; fix in_channels of the '
+        'LossPredictionHead')

@@ -45,7 +45,6 @@ class LossPredictionLoss(nn.Module):
             # Keeps the graph connected, so DDP sees the head used on every rank.
             return pred.sum() * 0.
         reversed_pred, reversed_target = pred.flip(0), target.flip(0)
-        pred_diff = pred[:num_pairs] - reversed_pred[:num_pairs]
         sign = torch.where(target[:num_pairs] > reversed_target[:num_pairs], 1., -1.)
-        pair_losses = torch.clamp(-sign * pred_diff + self.margin, min=0)
-        return self.loss_weight * pair_losses.mean()
+        return self.loss_weight * F.margin_ranking_loss(
+            pred[:num_pairs], reversed_pred[:num_pairs], sign, margin=self.margin)

@@ -1,9 +1,8 @@
-from .base import BaseStrategy, TopScoreStrategy
+from .base import BaseStrategy, Candidates, top_scores
 from .coreset import CoreSetStrategy, k_center_greedy
 from .entropy import EntropyStrategy
 from .learning_loss import LearningLossStrategy
 from .random_strategy import RandomStrategy
 
-__all__ = ['BaseStrategy', 'CoreSetStrategy', 'EntropyStrategy',
-           'LearningLossStrategy', 'RandomStrategy', 'TopScoreStrategy',
-           'k_center_greedy']
+__all__ = ['BaseStrategy', 'Candidates', 'CoreSetStrategy', 'EntropyStrategy',
+           'LearningLossStrategy', 'RandomStrategy', 'k_center_greedy', 'top_scores']

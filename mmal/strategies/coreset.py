@@ -49,15 +49,11 @@ class CoreSetStrategy(BaseStrategy):
         chunk_size (int): Points per distance block; bounds memory. Defaults to 4096.
     """
 
-    output = 'features'
-    needs_labeled_outputs = True
-
     def __init__(self, chunk_size: int = 4096):
         self.chunk_size = chunk_size
 
-    def select(self, keys, outputs, num, rng, labeled_outputs=None):
-        if labeled_outputs is None:
-            labeled_outputs = np.zeros((0, outputs.shape[1]), dtype=outputs.dtype)
-        chosen, distances = k_center_greedy(outputs, labeled_outputs, num,
+    def select(self, candidates, num, rng):
+        chosen, distances = k_center_greedy(candidates.features(),
+                                            candidates.labeled_features(), num,
                                             self.chunk_size)
-        return [keys[i] for i in chosen], distances
+        return [candidates.keys[i] for i in chosen], distances

@@ -1,10 +1,11 @@
 from mmal.registry import STRATEGIES
-from .base import TopScoreStrategy
+from .base import BaseStrategy, top_scores
 
 
 @STRATEGIES.register_module()
-class EntropyStrategy(TopScoreStrategy):
+class EntropyStrategy(BaseStrategy):
     """Labels the candidates whose prediction has the highest entropy; how a task
     turns its outputs into one entropy per sample is its loss adapter's ``entropy``."""
 
-    output = 'entropy'
+    def select(self, candidates, num, rng):
+        return top_scores(candidates.keys, candidates.entropy(), num)

@@ -6,6 +6,7 @@ from .base import BaseStrategy
 class RandomStrategy(BaseStrategy):
     """Labels a uniformly random choice of the candidates (the paper's baseline)."""
 
-    def select(self, keys, outputs, num, rng, labeled_outputs=None):
-        chosen = rng.choice(len(keys), size=min(num, len(keys)), replace=False)
-        return [keys[i] for i in sorted(chosen)], [None] * len(chosen)
+    def select(self, candidates, num, rng):
+        chosen = rng.choice(len(candidates), size=min(num, len(candidates)),
+                            replace=False)
+        return [candidates.keys[i] for i in sorted(chosen)], [None] * len(chosen)

@@ -5,6 +5,7 @@ import os.path as osp
 import subprocess
 import sys
 import textwrap
+from typing import Optional
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -18,9 +19,10 @@ def write_config(path: str, base: str, body: str) -> str:
 
 
 def al_train(config: str, work_dir: str, *args: str, check: bool = True,
-             timeout: int = 600) -> subprocess.CompletedProcess:
+             timeout: int = 600, env: Optional[dict] = None
+             ) -> subprocess.CompletedProcess:
     """Run ``tools/al_train.py`` as a user would, with this checkout's mmal importable."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+    env = dict(os.environ, **(env or {}), PYTHONPATH=os.pathsep.join(
         [REPO, os.environ.get('PYTHONPATH', '')]))
     result = subprocess.run(
         [sys.executable, osp.join(REPO, 'tools', 'al_train.py'), config,

@@ -1,8 +1,9 @@
-import json
 import os
 import os.path as osp
 import tempfile
 from typing import Union
+
+from mmengine.fileio.handlers import JsonHandler
 
 
 def write_atomic(data: Union[str, bytes], path: str) -> None:
@@ -25,5 +26,6 @@ def write_atomic(data: Union[str, bytes], path: str) -> None:
 
 
 def dump_json_atomic(obj, path: str) -> None:
-    """JSON to ``path`` through :func:`write_atomic`."""
-    write_atomic(json.dumps(obj, indent=2), path)
+    """JSON to ``path`` through :func:`write_atomic`; numpy values are written as
+    JSON numbers and lists (mmengine's JSON handler)."""
+    write_atomic(JsonHandler().dump_to_str(obj, indent=2), path)

@@ -1,4 +1,5 @@
 import pytest
+from mmengine.dataset import DefaultSampler
 from mmengine.registry import DATASETS, init_default_scope
 
 from mmal.datasets import LabeledSubsetSampler, PoolLayout
@@ -24,9 +25,9 @@ def test_layout_counts_each_sample_once_under_concat_and_repeat(cifar_roots):
     assert layout.key_field == 'sample_idx'
     # sample_idx repeats across the parts, so keys are qualified by part.
     assert layout.keys[:2] == ['0/0', '0/1'] and layout.keys[10] == '1/0'
-    assert layout.groups[1] == [1, 26, 51]
-    assert layout.groups[10] == [10, 35, 60]
-    shown = {i for group in layout.groups for i in group}
+    assert layout.dataset_indices([1]) == [1, 26, 51]
+    assert layout.dataset_indices([10]) == [10, 35, 60]
+    shown = set(layout.dataset_indices(range(len(layout))))
     assert shown == set(range(75))
 
 
@@ -43,6 +44,7 @@ def test_sampler_gives_every_rank_equal_labeled_shares(num_labeled):
         sampler = LabeledSubsetSampler(dataset=None, shuffle=True, seed=3)
         sampler.rank, sampler.world_size = rank, 2
         sampler.set_indices(labeled)
+        assert isinstance(sampler, DefaultSampler)
         sampler.set_epoch(4)
         shares.append(list(sampler))
         assert len(shares[-1]) == len(sampler)

@@ -52,7 +52,8 @@ def test_two_cycles_per_strategy(tmp_path, cifar_root, base):
     state = read_state(work_dir)
     history = state['history']
     assert [r['num_labeled'] for r in history] == [16, 24]
-    assert [len(r['queried']) for r in history] == [8, 0]
+    # The last cycle's model has not queried: a longer run would do it first.
+    assert len(history[0]['queried']) == 8 and history[1]['queried'] is None
     keys = [item['key'] for item in state['labeled']]
     assert len(keys) == 24 and len(set(keys)) == 24
     assert set(keys) <= train_keys(cifar_root)

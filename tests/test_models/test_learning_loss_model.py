@@ -151,3 +151,69 @@ def test_loads_a_plain_target_checkpoint():
     for (name, a), b in zip(other.state_dict().items(),
                             wrapped.target.state_dict().values()):
         torch.testing.assert_close(a, b, msg=name)
+
+
+def test_a_deep_copy_taps_its_own_modules():
+    # EMA and averaged models deep-copy the wrapper; the copy must read its own
+    # features and leave the original's taps alone.
+    _, wrapped = build_pair()
+    inputs, samples = preprocess(wrapped, cifar_batch(4))
+    copied = copy.deepcopy(wrapped)
+    losses = copied(inputs, samples, mode='loss')
+    assert torch.isfinite(losses['loss_lpm'])
+    assert wrapped.taps._outputs == [None] * len(TAPS)
+    with torch.no_grad():
+        for param in copied.target.parameters():
+            param.add_(0.1)
+    # The copy's predictions come from the copy's (changed) features.
+    assert not torch.allclose(copied.predict_loss(inputs), wrapped.predict_loss(inputs))
+
+
+def small_vit_cfg() -> dict:
+    """mmpretrain's ViT-B/16 config shrunk: 32x32 input, 2 layers of width 64."""
+    from mmengine.hub import get_config
+    cfg = get_config('mmpretrain::vision_transformer/vit-base-p16_64xb64_in1k.py')
+    model = cfg.model.to_dict()
+    model['backbone'].update(
+        arch=dict(embed_dims=64, num_layers=2, num_heads=2,
+                  feedforward_channels=128),
+        img_size=32, patch_size=8, init_cfg=None)
+    model['head'].update(num_classes=10, in_channels=64, hidden_dim=None)
+    model['train_cfg'] = None
+    model['data_preprocessor'] = dict(type='ClsDataPreprocessor')
+    return model
+
+
+def test_transformer_block_taps_average_over_tokens():
+    torch.manual_seed(0)
+    model = LearningLossModel(target=small_vit_cfg(), taps=['backbone.layers.1'],
+                              head=dict(in_channels=[64], mid_channels=8))
+    inputs, samples = preprocess(model, cifar_batch(3))
+    losses = model(inputs, samples, mode='loss')
+    assert torch.isfinite(losses['loss_lpm'])
+    model.eval()  # no dropout: the two forwards below match
+    with model.taps.capture():
+        model.target.extract_feat(inputs)
+    sequence = model.taps.outputs()[0]
+    # 4x4 patches and the class token, 64 features each.
+    assert sequence.shape == (3, 17, 64)
+    # The module reads the token average.
+    head = model.loss_predictor
+    expected = head.fc(torch.relu(head.branches[0](sequence.mean(dim=1)))).squeeze(1)
+    torch.testing.assert_close(model.predict_loss(inputs), expected)
+
+
+def test_wrong_in_channels_for_a_token_tap_names_the_shape_and_the_fix():
+    with pytest.raises(ValueError) as error:
+        LossPredictionHead(in_channels=[512])([torch.randn(2, 17, 64)])
+    message = str(error.value)
+    assert '(2, 17, 64)' in message and 'in_channels[0] = 64' in message
+    assert 'tokens' in message and "'backbone.layers.11'" in message
+
+
+def test_predict_loss_needs_no_samples_for_backbone_taps():
+    plain, wrapped = build_pair()
+    wrapped.eval()
+    inputs, samples = preprocess(plain, cifar_batch(4), training=False)
+    torch.testing.assert_close(wrapped.predict_loss(inputs),
+                               wrapped.predict_loss(inputs, samples))

@@ -17,9 +17,8 @@ SMALL = """
 codec = dict(type='MSRAHeatmap', input_size=(64, 64), heatmap_size=(16, 16),
              sigma=1)
 small_target = dict(
-    backbone=dict(num_stacks=2, downsample_times=2, stage_channels=(256, 64, 64),
-                  stage_blocks=(1, 1, 1), feat_channel=32),
-    head=dict(in_channels=32, num_stages=2, decoder=codec))
+    backbone=dict(num_stacks=2, channels=32, depth=2),
+    head=dict(num_stages=2, decoder=codec))
 train_pipeline = [
     dict(type='LoadImage'),
     dict(type='GetBBoxCenterScale'),
@@ -50,7 +49,7 @@ randomness = dict(seed=3)
 """
 LLOSS = """
 model = dict(target=small_target,
-             taps=['backbone.out_convs.0', 'backbone.out_convs.1'],
+             taps=['backbone.features.0', 'backbone.features.1'],
              head=dict(in_channels=[32, 32], mid_channels=16))
 """
 PLAIN = """
@@ -76,6 +75,7 @@ def test_configs_hold_the_paper_settings(variant, strategy):
     assert cfg.val_dataloader.dataset.headbox_file.endswith('mpii_gt_val.mat')
     target = cfg.model.target if variant == 'lloss' else cfg.model
     assert target.type == 'TopdownPoseEstimator'
+    assert target.backbone.type == 'NewellHourglassNet'
     assert target.backbone.num_stacks == target.head.num_stages == 8
     assert target.head.decoder.input_size == (256, 256)
     if variant == 'lloss':
@@ -145,7 +145,7 @@ def test_two_cycles_on_mpii(tmp_path, mpii_root, variant, monkeypatch):
     state = read_state(work_dir)
     history = state['history']
     assert [r['num_labeled'] for r in history] == [4, 8]
-    assert [len(r['queried']) for r in history] == [4, 0]
+    assert len(history[0]['queried']) == 4 and history[1]['queried'] is None
     keys = [item['key'] for item in state['labeled']]
     assert len(set(keys)) == 8 and set(keys) <= {str(i) for i in range(NUM_TRAIN)}
     queried = [q['key'] for q in history[0]['queried']]
@@ -160,7 +160,7 @@ def test_two_cycles_on_mpii(tmp_path, mpii_root, variant, monkeypatch):
     state_dict = torch.load(osp.join(work_dir, history[-1]['checkpoint']),
                             map_location='cpu', weights_only=False)['state_dict']
     prefix = 'target.' if variant == 'lloss' else ''
-    assert f'{prefix}backbone.out_convs.1.conv.weight' in state_dict
-    assert f'{prefix}head.multi_final_layers.1.weight' in state_dict
+    assert f'{prefix}backbone.features.1.1.weight' in state_dict
+    assert f'{prefix}backbone.heatmap_convs.1.weight' in state_dict
     assert ('loss_predictor.fc.weight' in state_dict) == (variant == 'lloss')
     assert osp.getsize(osp.join(work_dir, 'al_curve.png')) > 1000

@@ -9,6 +9,8 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
+import math
+
 from mmal.testing.mpii_format import write_mpii
 
 import mmal.models.adapters.pose  # noqa: F401  (registers the pose adapter)
@@ -18,9 +20,8 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 NUM_TRAIN, INVISIBLE = 4, 1
 CODEC = dict(type='MSRAHeatmap', input_size=(64, 64), heatmap_size=(16, 16),
              sigma=1)
-# The hourglass of the paper's config, shrunk: 2 stacks, 64x64 input.
-SMALL_BACKBONE = dict(num_stacks=2, downsample_times=2, stage_channels=(256, 64, 64),
-                      stage_blocks=(1, 1, 1), feat_channel=32)
+# The hourglass of the paper's config, shrunk: 2 stacks, 32 features, 64x64 input.
+SMALL_BACKBONE = dict(num_stacks=2, channels=32, depth=2)
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -33,23 +34,31 @@ def one_thread():
 
 
 @pytest.fixture(scope='module')
-def mpii_batch(tmp_path_factory):
+def mpii_root(tmp_path_factory):
+    return write_mpii(str(tmp_path_factory.mktemp('mpii')), NUM_TRAIN, 1,
+                      invisible_train=[INVISIBLE])
+
+
+def training_batch(root, codec):
     """A training batch as the runner feeds it, one person without visible joints."""
     init_default_scope('mmpose')
     from mmpose.datasets import MpiiDataset
-    root = write_mpii(str(tmp_path_factory.mktemp('mpii')), NUM_TRAIN, 1,
-                      invisible_train=[INVISIBLE])
     dataset = MpiiDataset(
         data_root=root, ann_file='annotations/mpii_train.json',
         data_prefix=dict(img='images/'),
         pipeline=[
             dict(type='LoadImage'),
             dict(type='GetBBoxCenterScale'),
-            dict(type='TopdownAffine', input_size=CODEC['input_size']),
-            dict(type='GenerateTarget', encoder=CODEC),
+            dict(type='TopdownAffine', input_size=codec['input_size']),
+            dict(type='GenerateTarget', encoder=codec),
             dict(type='PackPoseInputs')
         ])
     return pseudo_collate([dataset[i] for i in range(NUM_TRAIN)])
+
+
+@pytest.fixture(scope='module')
+def mpii_batch(mpii_root):
+    return training_batch(mpii_root, CODEC)
 
 
 def paper_target() -> dict:
@@ -62,7 +71,7 @@ def small_model(head: str):
     from mmpose.registry import MODELS
     model = paper_target()
     model['backbone'].update(SMALL_BACKBONE)
-    model['head'].update(in_channels=32, num_stages=2, decoder=CODEC)
+    model['head'].update(num_stages=2, decoder=CODEC)
     if head == 'cpm_per_stage_losses':
         model['head']['loss'] = [
             dict(type='KeypointMSELoss', use_target_weight=True, loss_weight=w)
@@ -71,7 +80,7 @@ def small_model(head: str):
     elif head == 'heatmap':
         model['backbone']['num_stacks'] = 1
         model['head'] = dict(
-            type='HeatmapHead', in_channels=32, out_channels=16,
+            type='HeatmapHead', in_channels=16, out_channels=16,
             deconv_out_channels=None, decoder=CODEC,
             loss=dict(type='KeypointMSELoss', use_target_weight=True))
     torch.manual_seed(0)
@@ -98,13 +107,13 @@ def test_per_sample_losses_average_to_the_batch_loss(mpii_batch, head):
                                                      rel=1e-5)
     # mmpose's own loss stays the objective: gradients reach the backbone.
     losses['loss_kpt'].backward()
-    assert model.backbone.stem[0].conv.weight.grad.abs().sum() > 0
+    assert model.backbone.stem[0].weight.grad.abs().sum() > 0
 
 
 def test_learning_loss_model_on_the_hourglass(mpii_batch):
     model = LearningLossModel(
         target=small_model('cpm'),
-        taps=['backbone.out_convs.0', 'backbone.out_convs.1'],
+        taps=['backbone.features.0', 'backbone.features.1'],
         head=dict(in_channels=[32, 32], mid_channels=16),
         loss_weight=1e-4)
     model.train()
@@ -121,3 +130,92 @@ def test_learning_loss_model_on_the_hourglass(mpii_batch):
     features = model.adapter.features(model.target, data['inputs'],
                                       data['data_samples'])
     assert features.shape == (NUM_TRAIN, 32)
+
+
+# mmpose's SimCC and RLE configs (COCO, ResNet-50) shrunk: ResNet-18, MPII joints,
+# 64x64 input, no pretrained weights.
+SIMCC_CODEC = dict(type='SimCCLabel', input_size=(64, 64), sigma=2.0,
+                   simcc_split_ratio=2.0)
+RLE_CODEC = dict(type='RegressionLabel', input_size=(64, 64))
+TOOLBOX_HEADS = {
+    'simcc': ('body_2d_keypoint/simcc/coco/simcc_res50_8xb64-210e_coco-256x192.py',
+              dict(in_channels=512, out_channels=16, input_size=(64, 64),
+                   in_featuremap_size=(2, 2), decoder=SIMCC_CODEC), SIMCC_CODEC),
+    'rle': ('body_2d_keypoint/topdown_regression/coco/'
+            'td-reg_res50_rle-8xb64-210e_coco-256x192.py',
+            dict(in_channels=512, num_joints=16, decoder=RLE_CODEC), RLE_CODEC),
+}
+
+
+def pose_model_and_batch(kind, mpii_root, mpii_batch):
+    """A small pose model of each head kind and a training batch for its codec."""
+    from mmengine.hub import get_config
+    from mmpose.registry import MODELS
+    if kind in TOOLBOX_HEADS:
+        config, head, codec = TOOLBOX_HEADS[kind]
+        model = get_config('mmpose::' + config).model.to_dict()
+        model['backbone'].update(depth=18, init_cfg=None)
+        model['head'].update(head)
+        torch.manual_seed(0)
+        return MODELS.build(model), training_batch(mpii_root, codec)
+    return small_model(kind), mpii_batch
+
+
+def total(model, losses):
+    return model.parse_losses(losses)[0]
+
+
+@pytest.mark.parametrize('kind', ['cpm', 'simcc', 'rle'])
+def test_per_sample_losses_are_each_sample_alone(kind, mpii_root, mpii_batch):
+    model, batch = pose_model_and_batch(kind, mpii_root, mpii_batch)
+    # Eval mode: batch norm uses running statistics, so a sample's forward does
+    # not depend on its batch mates.
+    model.eval()
+    data = model.data_preprocessor(copy.deepcopy(batch), True)
+    inputs, samples = data['inputs'], data['data_samples']
+    with torch.no_grad():
+        losses, per_sample = build_loss_adapter(model).loss(model, inputs, samples)
+        alone = torch.stack([total(model, model.loss(inputs[i:i + 1],
+                                                     samples[i:i + 1]))
+                             for i in range(NUM_TRAIN)])
+    torch.testing.assert_close(per_sample, alone, rtol=1e-5, atol=1e-6)
+    assert per_sample[INVISIBLE] == 0 and per_sample.std() > 0
+    assert 'loss_kpt' in losses
+
+
+@pytest.mark.parametrize('kind, zero_layers, uniform', [
+    # The last stage's heatmaps all equal: softmax over 16x16 pixels.
+    ('cpm', ['backbone.heatmap_convs.1'], math.log(16 * 16)),
+    ('heatmap', ['head.final_layer'], math.log(16 * 16)),
+    # x and y vectors of 64 * 2 bins each.
+    ('simcc', ['head.mlp_head_x', 'head.mlp_head_y'], 2 * math.log(128)),
+    # sigma = sigmoid(0) = 1/2: Laplace entropy 1 + log(2 sigma) = 1 for x and y.
+    ('rle', ['head.fc'], 2.0),
+])
+def test_entropy(kind, zero_layers, uniform, mpii_root, mpii_batch):
+    model, batch = pose_model_and_batch(kind, mpii_root, mpii_batch)
+    model.eval()
+    data = model.data_preprocessor(copy.deepcopy(batch), False)
+    adapter = build_loss_adapter(model)
+    with torch.no_grad():
+        entropy = adapter.entropy(model, data['inputs'], data['data_samples'])
+        assert entropy.shape == (NUM_TRAIN, ) and torch.isfinite(entropy).all()
+        for name in zero_layers:
+            for param in dict(model.named_modules())[name].parameters():
+                param.zero_()
+        flat = adapter.entropy(model, data['inputs'], data['data_samples'])
+    torch.testing.assert_close(flat, torch.full((NUM_TRAIN, ), uniform))
+    if kind != 'rle':
+        # A uniform distribution has the highest entropy.
+        assert (entropy < uniform).all()
+
+
+def test_plain_regression_has_no_entropy(mpii_root, mpii_batch):
+    from mmpose.registry import MODELS
+    model, batch = pose_model_and_batch('rle', mpii_root, mpii_batch)
+    model.head = MODELS.build(dict(type='RegressionHead', in_channels=512,
+                                   num_joints=16, decoder=RLE_CODEC))
+    data = model.data_preprocessor(copy.deepcopy(batch), False)
+    with pytest.raises(NotImplementedError, match='RegressionHead'):
+        build_loss_adapter(model).entropy(model, data['inputs'],
+                                          data['data_samples'])

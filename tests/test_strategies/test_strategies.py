@@ -4,31 +4,33 @@ import numpy as np
 import pytest
 import torch
 
-from mmal.strategies import (CoreSetStrategy, EntropyStrategy, LearningLossStrategy,
-                             RandomStrategy, k_center_greedy)
+from mmal.strategies import (Candidates, CoreSetStrategy, EntropyStrategy,
+                             LearningLossStrategy, RandomStrategy, k_center_greedy)
 
 
 def test_learning_loss_chooses_top_scored_keys():
     keys = ['a', 'b', 'c', 'd', 'e', 'f']
     scores = np.array([0.1, 2.5, -1.0, 2.5, 7.0, 0.3])
     chosen, chosen_scores = LearningLossStrategy().select(
-        keys, scores, 3, np.random.default_rng(0))
+        Candidates.from_arrays(keys, predicted_loss=scores), 3,
+        np.random.default_rng(0))
     # Highest first; the tie between b and d keeps pool order.
     assert chosen == ['e', 'b', 'd']
     assert chosen_scores == [7.0, 2.5, 2.5]
 
 
 def test_entropy_is_top_score_too():
-    chosen, _ = EntropyStrategy().select(['x', 'y', 'z'], np.array([0.2, 0.9, 0.5]),
-                                         1, np.random.default_rng(0))
+    candidates = Candidates.from_arrays(['x', 'y', 'z'],
+                                        entropy=np.array([0.2, 0.9, 0.5]))
+    chosen, _ = EntropyStrategy().select(candidates, 1, np.random.default_rng(0))
     assert chosen == ['y']
 
 
 def test_random_is_seeded_and_unique():
-    keys = [str(i) for i in range(100)]
-    first, _ = RandomStrategy().select(keys, None, 10, np.random.default_rng(3))
-    again, _ = RandomStrategy().select(keys, None, 10, np.random.default_rng(3))
-    other, _ = RandomStrategy().select(keys, None, 10, np.random.default_rng(4))
+    candidates = Candidates.from_arrays([str(i) for i in range(100)])
+    first, _ = RandomStrategy().select(candidates, 10, np.random.default_rng(3))
+    again, _ = RandomStrategy().select(candidates, 10, np.random.default_rng(3))
+    other, _ = RandomStrategy().select(candidates, 10, np.random.default_rng(4))
     assert first == again and first != other
     assert len(set(first)) == 10
 
@@ -65,9 +67,9 @@ def test_k_center_greedy_matches_brute_force(chunk_size):
 
 def test_coreset_without_labeled_centers():
     points = np.array([[0.0], [10.0], [1.0], [5.0]])
-    chosen, _ = CoreSetStrategy().select(['a', 'b', 'c', 'd'], points, 3,
-                                         np.random.default_rng(0),
-                                         labeled_outputs=None)
+    candidates = Candidates.from_arrays(['a', 'b', 'c', 'd'], features=points,
+                                        labeled_features=np.zeros((0, 1)))
+    chosen, _ = CoreSetStrategy().select(candidates, 3, np.random.default_rng(0))
     assert chosen == brute_force_k_center_keys(points, 3)
 
 
@@ -84,3 +86,20 @@ def brute_force_k_center_keys(points, num):
 def test_learning_loss_needs_the_head():
     with pytest.raises(TypeError, match='LearningLossModel'):
         LearningLossStrategy().check_model(torch.nn.Linear(2, 2))
+
+
+def test_candidates_compute_each_output_once_and_name_what_is_missing():
+    calls = []
+
+    def predicted_loss(positions):
+        calls.append(positions)
+        values = np.arange(4.)
+        return values if positions is None else values[positions]
+
+    candidates = Candidates(list('abcd'), dict(predicted_loss=predicted_loss))
+    assert candidates.predicted_loss().tolist() == [0., 1., 2., 3.]
+    assert candidates.predicted_loss().tolist() == [0., 1., 2., 3.]
+    assert candidates.predicted_loss([3, 1]).tolist() == [3., 1.]
+    assert calls == [None, [3, 1]]
+    with pytest.raises(KeyError, match="'entropy' is not available.*predicted_loss"):
+        candidates.entropy()

@@ -1,8 +1,8 @@
 # Only the toolbox-agnostic base and the classification adapter load with mmal;
 # detection and pose adapters are imported by the configs that need them.
 from .base import (BaseLossAdapter, build_loss_adapter, record_calls,
-                   select_sample)
+                   record_method, select_sample)
 from .classification import ClassificationLossAdapter
 
 __all__ = ['BaseLossAdapter', 'ClassificationLossAdapter', 'build_loss_adapter',
-           'record_calls', 'select_sample']
+           'record_calls', 'record_method', 'select_sample']

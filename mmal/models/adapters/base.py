@@ -1,3 +1,4 @@
+import inspect
 from contextlib import contextmanager
 from typing import Dict, List, Optional, Tuple
 
@@ -60,6 +61,30 @@ def record_calls(module: nn.Module):
         yield calls
     finally:
         handle.remove()
+
+
+@contextmanager
+def record_method(obj, name: str):
+    """Record ``(arguments, output)`` of every call of the method ``obj.name`` in
+    the block, its arguments bound to their parameter names (for loss methods that
+    are not a module's forward)."""
+    calls: List[tuple] = []
+    method = getattr(obj, name)
+    signature = inspect.signature(method)
+
+    def recorded(*args, **kwargs):
+        output = method(*args, **kwargs)
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        calls.append((dict(bound.arguments), output))
+        return output
+
+    setattr(obj, name, recorded)
+    try:
+        yield calls
+    finally:
+        # The instance attribute goes; the class's method shows through again.
+        delattr(obj, name)
 
 
 def build_loss_adapter(model: nn.Module, cfg: Optional[dict] = None

@@ -1,14 +1,19 @@
-"""Loss adapter for mmdet's single-stage detectors (SSD first).
+"""Loss adapters for mmdet's single-stage and two-stage detectors.
 
 Import it from a config (``custom_imports = dict(imports=['mmal',
 'mmal.models.adapters.detection'])``); it also makes mmdet's ``SSDHead`` predict
 (see :mod:`mmal.models.adapters.ssd_compat`).
 """
+from contextlib import ExitStack
+
 import torch
+import torch.nn as nn
+from mmdet.models.dense_heads import CenterNetHead, YOLOV3Head
 from mmdet.models.utils import unpack_gt_instances
+from mmdet.structures.bbox import bbox2roi
 
 from mmal.registry import LOSS_ADAPTERS
-from .base import BaseLossAdapter, record_calls, select_sample
+from .base import BaseLossAdapter, record_calls, record_method, select_sample
 from .ssd_compat import SSD_PREDICT_FIXED  # noqa: F401  (applies the fix)
 
 
@@ -29,15 +34,19 @@ class SingleStageDetectorLossAdapter(BaseLossAdapter):
     ``difficult`` ones) has no mined negatives either and target loss 0, not NaN.
 
     ``entropy``: each anchor's box comes with a class posterior (softmax over the
-    classes and background; per-class sigmoids for sigmoid heads). The image's
-    score is the highest posterior entropy among its ``entropy_topk`` most confident
-    anchors (highest foreground probability), i.e. how unsure the detector is about
-    its best detections. ``features``: the last backbone output, average pooled.
+    classes and background; per-class sigmoids for sigmoid heads; objectness and
+    class sigmoids for YOLOv3; CenterNet's sigmoid heatmaps per position, see
+    :func:`dense_posteriors`). The image's score is the highest posterior entropy
+    among its ``entropy_topk`` most confident anchors (highest foreground
+    probability), i.e. how unsure the detector is about its best detections. ``features``: the last backbone output, average pooled.
 
     Any dense head whose ``loss_by_feat(*outs, batch_gt_instances, batch_img_metas,
     batch_gt_instances_ignore)`` takes batched outputs works the same way, but one
-    that all-reduces its normaliser across GPUs (FCOS, ATSS) would do so once per
-    image here, so keep such heads to one GPU. SSD's and RetinaNet's do not.
+    that all-reduces its normaliser across GPUs (``reduce_mean``: FCOS, ATSS, GFL,
+    YOLOX, RTMDet, ...) would do so once per image here, so keep such heads to one
+    GPU. SSD's, RetinaNet's, YOLOv3's and CenterNet's do not. The weighted-mean
+    relation to mmdet's batch loss above holds for SSD and RetinaNet, not for heads
+    that sum or weight otherwise (GFL, YOLOv3).
 
     Args:
         entropy_topk (int): Confident anchors per image that the entropy score
@@ -68,14 +77,8 @@ class SingleStageDetectorLossAdapter(BaseLossAdapter):
             head_outs (tuple): ``model.bbox_head(feats)`` for the batch.
             data_samples (list[DetDataSample]): The batch's samples.
         """
-        gts, gts_ignore, metas = unpack_gt_instances(data_samples)
-        values = []
-        for index, (gt, gt_ignore, meta) in enumerate(zip(gts, gts_ignore, metas)):
-            image_losses = model.bbox_head.loss_by_feat(
-                *select_sample(head_outs, index, len(gts)), [gt], [meta],
-                [gt_ignore])
-            values.append(model.parse_losses(image_losses)[0])
-        return torch.stack(values).float()
+        return dense_head_per_image(model, model.bbox_head, head_outs,
+                                    *unpack_gt_instances(data_samples))
 
     def features(self, model, inputs, data_samples):
         last = model.backbone(inputs)
@@ -84,23 +87,171 @@ class SingleStageDetectorLossAdapter(BaseLossAdapter):
 
     def entropy(self, model, inputs, data_samples):
         head = model.bbox_head
-        cls_scores = head(model.extract_feat(inputs))[0]
-        num_images, channels = len(inputs), head.cls_out_channels
-        logits = torch.cat([
-            score.permute(0, 2, 3, 1).reshape(num_images, -1, channels)
-            for score in cls_scores
-        ], dim=1).float()
-        if head.use_sigmoid_cls:
-            probs = logits.sigmoid()
-            confidence = probs.max(dim=2).values
-            ent = -(probs * probs.clamp_min(1e-12).log() +
-                    (1 - probs) * (1 - probs).clamp_min(1e-12).log()).sum(dim=2)
-        else:
-            # mmdet puts background last.
-            probs = logits.softmax(dim=2)
-            confidence = probs[..., :-1].max(dim=2).values
-            ent = -(probs * probs.clamp_min(1e-12).log()).sum(dim=2)
+        confidence, ent = dense_posteriors(head, head(model.extract_feat(inputs)))
         topk = confidence.topk(min(self.entropy_topk, confidence.shape[1]),
                                dim=1).indices
         return ent.gather(1, topk).max(dim=1).values
 
+
+def dense_head_per_image(model, head, head_outs, gts, gts_ignore, metas
+                         ) -> torch.Tensor:
+    """Each image's summed ``head.loss_by_feat`` on its slice of the batch's head
+    outputs, shape (B,)."""
+    values = []
+    for index, (gt, gt_ignore, meta) in enumerate(zip(gts, gts_ignore, metas)):
+        image_losses = head.loss_by_feat(
+            *select_sample(head_outs, index, len(gts)), [gt], [meta], [gt_ignore])
+        values.append(model.parse_losses(image_losses)[0])
+    return torch.stack(values).float()
+
+
+def binary_entropy(probs: torch.Tensor) -> torch.Tensor:
+    return -(probs * probs.clamp_min(1e-12).log() +
+             (1 - probs) * (1 - probs).clamp_min(1e-12).log())
+
+
+def per_position(maps, channels: int) -> torch.Tensor:
+    """(B, A * channels, H, W) maps of all levels as (B, positions, channels)."""
+    return torch.cat([
+        level.permute(0, 2, 3, 1).reshape(level.shape[0], -1, channels)
+        for level in maps
+    ], dim=1).float()
+
+
+def dense_posteriors(head, outs):
+    """Each position's (or anchor's) foreground confidence and posterior entropy,
+    both (B, N), from a dense head's outputs.
+
+    Class-logit heads (``cls_scores`` first): softmax over the classes and
+    background (background last, as mmdet puts it) or per-class sigmoids.
+    ``YOLOV3Head`` packs box, objectness and class channels per anchor: the
+    objectness and the class sigmoids, confidence objectness times the top class.
+    ``CenterNetHead``'s heatmaps are already per-class sigmoid probabilities.
+    """
+    if isinstance(head, YOLOV3Head):
+        pred = per_position(outs[0], head.num_attrib)
+        objectness, classes = pred[..., 4].sigmoid(), pred[..., 5:].sigmoid()
+        return (objectness * classes.max(dim=2).values,
+                binary_entropy(objectness) + binary_entropy(classes).sum(dim=2))
+    if isinstance(head, CenterNetHead):
+        probs = per_position(outs[0], head.num_classes)
+        return probs.max(dim=2).values, binary_entropy(probs).sum(dim=2)
+    logits = per_position(outs[0], head.cls_out_channels)
+    if head.use_sigmoid_cls:
+        probs = logits.sigmoid()
+        return probs.max(dim=2).values, binary_entropy(probs).sum(dim=2)
+    probs = logits.softmax(dim=2)
+    return (probs[..., :-1].max(dim=2).values,
+            -(probs * probs.clamp_min(1e-12).log()).sum(dim=2))
+
+
+@LOSS_ADAPTERS.register_module(name='TwoStageDetector')
+class TwoStageDetectorLossAdapter(SingleStageDetectorLossAdapter):
+    """mmdet ``TwoStageDetector`` (Faster R-CNN, Mask R-CNN, Cascade R-CNN).
+
+    The training objective is mmdet's loss dict, unchanged. An image's target loss
+    is the sum of its own terms, from the batch's forward pass: the RPN's
+    ``loss_by_feat`` on its slice of the RPN outputs (class-agnostic targets, as
+    mmdet gives the RPN), and for every RoI stage the bbox head's (and mask
+    head's) ``loss_and_target`` on the image's sampled RoIs and their predictions,
+    times the stage's ``stage_loss_weights`` (Cascade R-CNN). Each term is
+    normalised by the image's own count (sampled anchors, sampled RoIs, positive
+    RoIs), as mmdet normalises a batch. The RPN's anchor sampling is random: the
+    repeated per-image call samples its own anchors (the same RoIs are reused).
+
+    ``entropy``: the softmax entropy of the first RoI stage's class scores on the
+    RPN proposals, the highest among the ``entropy_topk`` most confident RoIs.
+    ``features``: the last backbone output, average pooled.
+    """
+
+    def loss(self, model, inputs, data_samples):
+        roi_head = model.roi_head
+        bbox_heads = as_list(roi_head.bbox_head)
+        mask_heads = as_list(roi_head.mask_head) if roi_head.with_mask else []
+        with ExitStack() as stack:
+            rpn_calls = stack.enter_context(record_calls(model.rpn_head))
+            bbox_calls = [stack.enter_context(record_method(head, 'loss_and_target'))
+                          for head in bbox_heads]
+            mask_calls = [stack.enter_context(record_method(head, 'loss_and_target'))
+                          for head in mask_heads]
+            losses = model.loss(inputs, data_samples)
+        if len(rpn_calls) != 1:
+            raise RuntimeError(f'{type(model.rpn_head).__name__} ran '
+                               f'{len(rpn_calls)} times in one loss; expected once')
+        gts, gts_ignore, metas = unpack_gt_instances(data_samples)
+        # The RPN is trained class-agnostic: every box is label 0.
+        rpn_gts = [class_agnostic(gt) for gt in gts]
+        weights = getattr(roi_head, 'stage_loss_weights', [1.0])
+        with torch.no_grad():
+            per_image = dense_head_per_image(model, model.rpn_head, rpn_calls[0][2],
+                                             rpn_gts, gts_ignore, metas)
+            for stage, calls in enumerate(bbox_calls):
+                for arguments, _ in calls:
+                    per_image += weights[stage] * self.bbox_per_image(
+                        model, bbox_heads[stage], arguments)
+            for stage, calls in enumerate(mask_calls):
+                for arguments, _ in calls:
+                    per_image += weights[stage] * self.mask_per_image(
+                        model, mask_heads[stage], arguments)
+        return losses, per_image
+
+    @staticmethod
+    def bbox_per_image(model, head, arguments) -> torch.Tensor:
+        """Each image's bbox-head loss on its own sampled RoIs, (B,)."""
+        rois, results = arguments['rois'], arguments['sampling_results']
+        values = []
+        for index, result in enumerate(results):
+            mine = rois[:, 0] == index
+            image = head.loss_and_target(
+                arguments['cls_score'][mine], arguments['bbox_pred'][mine],
+                rois[mine], [result], arguments['rcnn_train_cfg'])
+            values.append(model.parse_losses(image['loss_bbox'])[0])
+        return torch.stack(values).float()
+
+    @staticmethod
+    def mask_per_image(model, head, arguments) -> torch.Tensor:
+        """Each image's mask-head loss on its own positive RoIs, (B,)."""
+        results = arguments['sampling_results']
+        # mmdet predicts masks for the positives, image by image.
+        mask_preds = arguments['mask_preds'].split(
+            [len(result.pos_priors) for result in results])
+        values = []
+        for index, result in enumerate(results):
+            image = head.loss_and_target(
+                mask_preds[index], [result],
+                [arguments['batch_gt_instances'][index]],
+                arguments['rcnn_train_cfg'])
+            values.append(model.parse_losses(image['loss_mask'])[0])
+        return torch.stack(values).float()
+
+    def entropy(self, model, inputs, data_samples):
+        feats = model.extract_feat(inputs)
+        proposals = model.rpn_head.predict(feats, data_samples, rescale=False)
+        rois = bbox2roi([proposal.bboxes for proposal in proposals])
+        roi_head = model.roi_head
+        if hasattr(roi_head, 'num_stages'):
+            cls_score = roi_head._bbox_forward(0, feats, rois)['cls_score']
+        else:
+            cls_score = roi_head._bbox_forward(feats, rois)['cls_score']
+        probs = cls_score.float().softmax(dim=1)
+        confidence = probs[:, :-1].max(dim=1).values  # background is last
+        ent = -(probs * probs.clamp_min(1e-12).log()).sum(dim=1)
+        scores = []
+        for index in range(len(inputs)):
+            mine = rois[:, 0] == index
+            top = confidence[mine].topk(min(self.entropy_topk, int(mine.sum()))
+                                        ).indices
+            scores.append(ent[mine][top].max() if len(top) else ent.new_zeros(()))
+        return torch.stack(scores)
+
+
+def class_agnostic(gt_instances):
+    """A copy of the ground truth with every label 0."""
+    gt_instances = gt_instances.clone()
+    gt_instances.labels = torch.zeros_like(gt_instances.labels)
+    return gt_instances
+
+
+def as_list(heads):
+    """A RoI head's stage heads: a ``ModuleList`` (Cascade) or one head."""
+    return list(heads) if isinstance(heads, nn.ModuleList) else [heads]

@@ -1,7 +1,8 @@
-"""Per-sample target losses for mmpose's top-down heatmap estimators.
+"""Per-sample target losses, entropy and features for mmpose's top-down estimators.
 
 Imported by the pose configs (``custom_imports``), never by ``import mmal``.
 """
+import math
 from contextlib import ExitStack
 from typing import List
 
@@ -42,8 +43,18 @@ class TopdownHeatmapLossAdapter(BaseLossAdapter):
     mean of the per-sample losses is ``loss_kpt``, target weights included, and a
     sample without a visible joint gets 0.
 
-    Core-set features are the base adapter's: the last backbone output (the last
-    hourglass stack) average pooled.
+    ``entropy`` depends on what the head predicts, averaged over the keypoints:
+    heatmaps (``HeatmapHead``, ``CPMHead``'s last stage): the entropy of each
+    heatmap's softmax over its pixels; SimCC (``SimCCHead``, ``RTMCCHead``): the
+    entropy of the x distribution plus that of the y distribution; RLE
+    (``RLEHead``): the entropy of the predicted x and y error densities, from the
+    predicted sigma (Laplace ``1 + log(2 sigma)`` per coordinate, Gaussian
+    ``log(sigma) + log(2 pi e) / 2`` with ``q_distribution='gaussian'``). Plain
+    coordinate regression predicts no distribution and has no entropy.
+
+    ``features``: the last backbone output, average pooled; for a backbone that
+    outputs heatmaps and names its per-stack features ``feature_layers``
+    (``NewellHourglassNet``), the last of those instead.
     """
 
     def loss(self, model, inputs, data_samples):
@@ -74,3 +85,44 @@ class TopdownHeatmapLossAdapter(BaseLossAdapter):
                             'adapter needs losses that reduce to a scalar')
                     per_sample[i] += value.reshape(())
         return losses, per_sample
+
+    def features(self, model, inputs, data_samples):
+        layers = getattr(model.backbone, 'feature_layers', None)
+        if layers is None:
+            return super().features(model, inputs, data_samples)
+        with record_calls(layers[-1]) as calls:
+            model.extract_feat(inputs)
+        return calls[-1][2].flatten(2).mean(dim=2)
+
+    def entropy(self, model, inputs, data_samples):
+        outs = model.head(model.extract_feat(inputs))
+        if isinstance(outs, (list, tuple)) and outs[-1].dim() == 4:
+            outs = outs[-1]  # the last stage of a multi-stage heatmap head
+        if isinstance(outs, torch.Tensor) and outs.dim() == 4:
+            return distribution_entropy(outs.flatten(2)).mean(dim=1)
+        if isinstance(outs, tuple) and len(outs) == 2 and outs[0].dim() == 3:
+            simcc_x, simcc_y = outs
+            return (distribution_entropy(simcc_x) +
+                    distribution_entropy(simcc_y)).mean(dim=1)
+        if isinstance(outs, torch.Tensor) and outs.dim() == 3 and outs.shape[2] == 4:
+            return error_density_entropy(outs[..., 2:4], model.head.loss_module)
+        raise NotImplementedError(
+            f'{type(model.head).__name__} predicts no keypoint distribution '
+            '(heatmaps, SimCC vectors or RLE sigmas); entropy is not defined')
+
+
+def distribution_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Entropy of ``softmax(logits)`` over the last dimension, (B, K)."""
+    log_probs = logits.float().log_softmax(dim=-1)
+    return -(log_probs.exp() * log_probs).sum(dim=-1)
+
+
+def error_density_entropy(raw_sigma: torch.Tensor, loss_module) -> torch.Tensor:
+    """Per-sample entropy (B,) of RLE's x/y error densities, summed over x and y and
+    averaged over keypoints; ``RLELoss`` reads the raw output through a sigmoid."""
+    log_sigma = torch.nn.functional.logsigmoid(raw_sigma.float())
+    if getattr(loss_module, 'q_distribution', 'laplace') == 'gaussian':
+        per_coordinate = log_sigma + 0.5 * math.log(2 * math.pi * math.e)
+    else:
+        per_coordinate = log_sigma + 1 + math.log(2)
+    return per_coordinate.sum(dim=2).mean(dim=1)

@@ -1,0 +1,176 @@
+import hashlib
+import json
+import os.path as osp
+from typing import List, Optional, Sequence
+
+import numpy as np
+from mmengine.dist import broadcast_object_list, get_dist_info, is_main_process
+
+from mmal.utils import dump_json_atomic
+from .pool_layout import PoolLayout
+
+
+class ActivePool:
+    """Which pool samples are labeled, in what order, and what each cycle did:
+    ``al_state.json``.
+
+    ``labeled`` lists pool positions in labeling order; ``history`` has one record
+    per finished cycle (``cycle``, ``num_labeled``, ``metrics``, ``checkpoint``,
+    ``epoch``, ``iter`` and, once the model of that cycle has queried, ``queried``
+    with the ``query_size`` and ``subset_size`` used). The file is replaced
+    atomically, so a crash leaves the previous state; only rank 0 reads it, and
+    the other ranks get its content by broadcast (no shared work dir needed).
+
+    Args:
+        layout (PoolLayout): The pool.
+        path (str): The JSON file.
+        strategy (str): Strategy name, checked on resume.
+        seed (int): The run's seed, checked on resume.
+    """
+
+    version = 2
+
+    def __init__(self, layout: PoolLayout, path: str, strategy: str, seed: int):
+        self.layout = layout
+        self.path = path
+        self.strategy = strategy
+        self.seed = seed
+        self.initial_size: Optional[int] = None
+        self.labeled: List[int] = []
+        self.history: List[dict] = []
+        self._is_labeled = np.zeros(len(layout), dtype=bool)
+
+    def __len__(self) -> int:
+        return len(self.layout)
+
+    @property
+    def num_labeled(self) -> int:
+        return len(self.labeled)
+
+    @property
+    def cycles_done(self) -> int:
+        return len(self.history)
+
+    @property
+    def queries_done(self) -> int:
+        return sum(record.get('queried') is not None for record in self.history)
+
+    def needs_query(self) -> bool:
+        """The last finished cycle's model has not chosen its samples yet."""
+        return bool(self.history) and self.history[-1].get('queried') is None
+
+    def label(self, pool_indices: Sequence[int]) -> None:
+        pool_indices = [int(i) for i in pool_indices]
+        seen = set()
+        for index in pool_indices:
+            if self._is_labeled[index] or index in seen:
+                raise ValueError(f'Sample {self.layout.keys[index]!r} is already '
+                                 'labeled')
+            seen.add(index)
+        self._is_labeled[pool_indices] = True
+        self.labeled.extend(pool_indices)
+
+    def label_keys(self, keys: Sequence[str]) -> None:
+        self.label([self.layout.position[key] for key in keys])
+
+    def unlabeled_indices(self) -> np.ndarray:
+        return np.flatnonzero(~self._is_labeled)
+
+    def dataset_indices(self) -> List[int]:
+        """Dataset indices of the labeled samples (every copy under Repeat)."""
+        return self.layout.dataset_indices(sorted(self.labeled))
+
+    def record_query(self, queried: List[dict], query_size: int,
+                     subset_size: int) -> None:
+        """Label what the last finished cycle's model chose."""
+        self.label_keys([item['key'] for item in queried])
+        self.history[-1].update(queried=queried, query_size=query_size,
+                                subset_size=subset_size)
+
+    def _pool_info(self) -> dict:
+        digest = hashlib.sha256('\n'.join(self.layout.keys).encode()).hexdigest()
+        return dict(size=len(self.layout), key_field=self.layout.key_field,
+                    fingerprint=digest[:16])
+
+    def state_dict(self) -> dict:
+        keys, first = self.layout.keys, self.layout.first_indices
+        return dict(
+            version=self.version, strategy=self.strategy, seed=self.seed,
+            pool=self._pool_info(), initial_size=self.initial_size,
+            labeled=[dict(key=keys[i], index=int(first[i])) for i in self.labeled],
+            history=self.history)
+
+    def save(self) -> None:
+        """Write ``al_state.json`` atomically (rank 0 only)."""
+        if is_main_process():
+            dump_json_atomic(self.state_dict(), self.path)
+
+    def exists(self) -> bool:
+        return _broadcast_from_rank0(
+            lambda: osp.isfile(self.path))
+
+    def load(self) -> None:
+        """Restore from :attr:`path`; fails clearly on a corrupted file or a file of
+        another dataset, strategy or seed, changing nothing."""
+
+        def read():
+            with open(self.path) as f:
+                return f.read()
+
+        self.load_state_dict(_broadcast_from_rank0(read))
+
+    def load_state_dict(self, text: str) -> None:
+        fix = f'move {self.path} away to start over, or use the matching config'
+        try:
+            state = json.loads(text)
+            pool, labeled, history = (state['pool'], state['labeled'],
+                                      state['history'])
+            keys = [item['key'] for item in labeled]
+            strategy, seed = state['strategy'], state['seed']
+            # Version 1 states did not record it: cycle 0 trained on the initial set.
+            initial_size = state.get('initial_size', history[0]['num_labeled']
+                                     if history else None)
+        except (ValueError, KeyError, TypeError, IndexError) as error:
+            raise ValueError(f'{self.path} is corrupted ({type(error).__name__}: '
+                             f'{error}); {fix}') from None
+        expected = self._pool_info()
+        if pool != expected:
+            raise ValueError(
+                f'{self.path} belongs to another dataset: it describes a pool of '
+                f'{pool.get("size")} samples keyed by {pool.get("key_field")!r} '
+                f'(fingerprint {pool.get("fingerprint")}), the configured '
+                f'train_dataloader has {expected["size"]} keyed by '
+                f'{expected["key_field"]!r} (fingerprint {expected["fingerprint"]}); '
+                f'{fix}')
+        if strategy != self.strategy:
+            raise ValueError(f'{self.path} was made by strategy {strategy}, the '
+                             f'config asks for {self.strategy}; {fix}')
+        if seed != self.seed:
+            raise ValueError(f'{self.path} was made with seed {seed}, this run has '
+                             f'seed {self.seed}: add --cfg-options '
+                             f'randomness.seed={seed}')
+        unknown = [key for key in keys if key not in self.layout.position]
+        if unknown:
+            raise ValueError(f'{self.path} lists samples not in the pool '
+                             f'({unknown[:3]}); {fix}')
+        self.labeled, self.history = [], history
+        self._is_labeled[:] = False
+        self.initial_size = initial_size
+        self.label_keys(keys)
+
+
+def _broadcast_from_rank0(read):
+    """``read()`` on rank 0, its result (or its error) on every rank."""
+    if get_dist_info()[1] == 1:
+        return read()
+    result = [None]
+    if is_main_process():
+        try:
+            result = [(True, read())]
+        except Exception as error:  # re-raised on every rank below
+            result = [(False, error)]
+    broadcast_object_list(result)
+    ok, value = result[0]
+    if not ok:
+        raise value
+    return value

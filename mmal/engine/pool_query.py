@@ -1,0 +1,115 @@
+from typing import List, Optional, Sequence
+
+import numpy as np
+from mmengine.registry import DATASETS
+
+from mmal.datasets import ActivePool
+from mmal.strategies import BaseStrategy, Candidates
+from .pool_scoring import (PoolScorer, entropy, features, leaf_pipeline,
+                           predicted_loss, unwrap, with_pipeline)
+
+# Random streams per cycle, so a resumed run draws what an uninterrupted one would.
+INITIAL_DRAW, SUBSET_DRAW, STRATEGY_DRAW = 0, 1, 2
+
+
+def cycle_rng(seed: int, cycle: int, stream: int) -> np.random.Generator:
+    """The random stream of one cycle; it never depends on the rank."""
+    return np.random.default_rng([seed, cycle, stream])
+
+
+class PoolQuery:
+    """One query: score a random unlabeled subset with the current model and let
+    the strategy choose; the strategy asks for the outputs it needs.
+
+    The scoring dataset is the training dataset with the test pipeline
+    (``score_pipeline`` overrides it), built on first use.
+
+    Args:
+        runner: The mmengine runner.
+        strategy (BaseStrategy): The query strategy.
+        train_dataset_cfg (dict): The pool's dataset config.
+        score_pipeline (list, optional): Pipeline for scoring.
+        score_batch_size (int, optional): Defaults to the test dataloader's.
+    """
+
+    def __init__(self, runner, strategy: BaseStrategy, train_dataset_cfg: dict,
+                 score_pipeline: Optional[list] = None,
+                 score_batch_size: Optional[int] = None):
+        self.runner = runner
+        self.strategy = strategy
+        self.train_dataset_cfg = train_dataset_cfg
+        self.score_pipeline = score_pipeline
+        self.score_batch_size = score_batch_size
+        self._scorer: Optional[PoolScorer] = None
+
+    def scorer(self, pool: ActivePool) -> PoolScorer:
+        if self._scorer is None:
+            cfg = self.runner.cfg
+            loader_cfg = dict(cfg.get('test_dataloader') or cfg.get('val_dataloader'))
+            pipeline = self.score_pipeline or leaf_pipeline(loader_cfg['dataset'])
+            dataset = DATASETS.build(with_pipeline(self.train_dataset_cfg, pipeline))
+            # Same config but the pipeline: same samples, in the same order.
+            if len(dataset) != pool.layout.dataset_length:
+                raise RuntimeError('The scoring dataset (training data with the test '
+                                   'pipeline) lists other samples than the pool')
+            if self.score_batch_size:
+                loader_cfg['batch_size'] = self.score_batch_size
+            self._scorer = PoolScorer(self.runner, dataset, pool.layout, loader_cfg)
+        return self._scorer
+
+    def candidates(self, pool: ActivePool, subset: Sequence[int],
+                   description: str,
+                   labeled: Optional[Sequence[int]] = None) -> Candidates:
+        """Candidates over the pool positions ``subset``; outputs computed on
+        demand with the model as it is then. ``labeled`` (default: all labeled
+        samples) are the ones ``labeled_features`` scores."""
+        labeled = sorted(pool.labeled) if labeled is None else list(labeled)
+        scorer = self.scorer(pool)
+
+        def source(output_fn, name):
+
+            def compute(positions):
+                chosen = subset if positions is None else [subset[p] for p in positions]
+                return scorer.score(chosen, output_fn, f'{description}: {name}')
+
+            return compute
+
+        def labeled_features(positions):
+            return scorer.score(labeled, features,
+                                f'{description}: labeled features')
+
+        keys = [pool.layout.keys[i] for i in subset]
+        return Candidates(keys, dict(
+            predicted_loss=source(predicted_loss, 'predicted loss'),
+            entropy=source(entropy, 'entropy'),
+            features=source(features, 'features'),
+            labeled_features=labeled_features))
+
+    def run(self, pool: ActivePool, cycle: int, query_size: int,
+            subset_size: int, seed: int) -> List[dict]:
+        """Choose up to ``query_size`` samples with the model of ``cycle``."""
+        unlabeled = pool.unlabeled_indices()
+        size = min(subset_size, len(unlabeled))
+        subset = np.sort(cycle_rng(seed, cycle, SUBSET_DRAW).choice(
+            unlabeled, size=size, replace=False)).tolist()
+        candidates = self.candidates(pool, subset, f'Query after cycle {cycle + 1}')
+        chosen, scores = self.strategy.select(
+            candidates, min(query_size, size), cycle_rng(seed, cycle, STRATEGY_DRAW))
+        return [dict(key=key, score=score) for key, score in zip(chosen, scores)]
+
+    def probe(self, pool: ActivePool) -> None:
+        """Run the strategy on two pool samples before training, so a strategy
+        that cannot work with this model fails now, not after a cycle."""
+        name = type(self.strategy).__name__
+        self.strategy.check_model(unwrap(self.runner.model))
+        unlabeled = pool.unlabeled_indices()
+        subset = (unlabeled if len(unlabeled) else np.arange(len(pool)))[:2].tolist()
+        try:
+            candidates = self.candidates(pool, subset, f'Checking {name}',
+                                         labeled=pool.labeled[:2])
+            self.strategy.select(candidates, 1, np.random.default_rng(0))
+        except Exception as error:
+            raise RuntimeError(
+                f'{name} cannot run with this model and data (checked on '
+                f'{len(subset)} pool samples before training): '
+                f'{type(error).__name__}: {error}') from error
