@@ -7,3 +7,7 @@ STRATEGIES = Registry('active learning strategy', locations=['mmal.strategies'])
 
 # Per-sample target-loss adapters, registered under the model class name they serve.
 LOSS_ADAPTERS = Registry('loss adapter', locations=['mmal.models.adapters'])
+
+# Who labels the queried samples: SimulatedOracle (the pool's own annotations) or
+# HumanOracle (export for an annotation tool, import with tools/al_import.py).
+ORACLES = Registry('active learning oracle', locations=['mmal.oracles'])

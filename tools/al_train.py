@@ -26,6 +26,9 @@ def parse_args():
     parser.add_argument('--resume', action='store_true',
                         help='continue from <work-dir>/al_state.json after the '
                         'last finished cycle')
+    parser.add_argument('--allow-partial', action='store_true',
+                        help='with HumanOracle: train although some queried images '
+                        'have no labels yet; they go back to the pool')
     parser.add_argument('--amp', action='store_true',
                         help='automatic mixed precision training (GPU)')
     parser.add_argument(
@@ -71,6 +74,8 @@ def build_config(args) -> Config:
         # epoch-level resume stays off.
         cfg.train_cfg.resume = True
         adopt_state_seed(cfg)
+    if args.allow_partial:
+        cfg.train_cfg.allow_partial = True
     return cfg
 
 
@@ -110,6 +115,10 @@ def main():
     args = parse_args()
     runner = Runner.from_cfg(build_config(args))
     runner.train()
+    awaited = getattr(runner.train_loop, 'awaited', None)
+    if awaited is not None:
+        # Labels are awaited from a person: a normal stop (exit 0).
+        print(awaited.message(args.config))
 
 
 if __name__ == '__main__':

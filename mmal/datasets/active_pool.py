@@ -4,9 +4,10 @@ import os.path as osp
 from typing import List, Optional, Sequence
 
 import numpy as np
-from mmengine.dist import broadcast_object_list, get_dist_info, is_main_process
+from mmengine.dist import is_main_process
 
 from mmal.utils import dump_json_atomic
+from mmal.utils.dist import broadcast_from_rank0
 from .pool_layout import PoolLayout
 
 
@@ -26,12 +27,19 @@ class ActivePool:
         path (str): The JSON file.
         strategy (str): Strategy name, checked on resume.
         seed (int): The run's seed, checked on resume.
+        fixed (bool): The pool cannot change between runs (simulation: checked by
+            a fingerprint). False for a folder of images that may grow: labeled
+            keys no longer in the pool are kept in the state, not refused.
     """
 
     version = 2
 
-    def __init__(self, layout: PoolLayout, path: str, strategy: str, seed: int):
+    def __init__(self, layout: PoolLayout, path: str, strategy: str, seed: int,
+                 fixed: bool = True):
         self.layout = layout
+        self.fixed = fixed
+        # Labeled keys that are not in this (changing) pool any more.
+        self.labeled_elsewhere: List[dict] = []
         self.path = path
         self.strategy = strategy
         self.seed = seed
@@ -56,8 +64,12 @@ class ActivePool:
         return sum(record.get('queried') is not None for record in self.history)
 
     def needs_query(self) -> bool:
-        """The last finished cycle's model has not chosen its samples yet."""
-        return bool(self.history) and self.history[-1].get('queried') is None
+        """The last finished cycle's model has not chosen its samples yet (or
+        they were chosen and await labels from a person)."""
+        if not self.history:
+            return False
+        last = self.history[-1]
+        return last.get('queried') is None and 'awaiting' not in last
 
     def label(self, pool_indices: Sequence[int]) -> None:
         pool_indices = [int(i) for i in pool_indices]
@@ -71,7 +83,12 @@ class ActivePool:
         self.labeled.extend(pool_indices)
 
     def label_keys(self, keys: Sequence[str]) -> None:
-        self.label([self.layout.position[key] for key in keys])
+        position = self.layout.position
+        if not self.fixed:
+            self.labeled_elsewhere += [dict(key=key, index=None) for key in keys
+                                       if key not in position]
+            keys = [key for key in keys if key in position]
+        self.label([position[key] for key in keys])
 
     def unlabeled_indices(self) -> np.ndarray:
         return np.flatnonzero(~self._is_labeled)
@@ -97,7 +114,8 @@ class ActivePool:
         return dict(
             version=self.version, strategy=self.strategy, seed=self.seed,
             pool=self._pool_info(), initial_size=self.initial_size,
-            labeled=[dict(key=keys[i], index=int(first[i])) for i in self.labeled],
+            labeled=self.labeled_elsewhere +
+            [dict(key=keys[i], index=int(first[i])) for i in self.labeled],
             history=self.history)
 
     def save(self) -> None:
@@ -106,7 +124,7 @@ class ActivePool:
             dump_json_atomic(self.state_dict(), self.path)
 
     def exists(self) -> bool:
-        return _broadcast_from_rank0(
+        return broadcast_from_rank0(
             lambda: osp.isfile(self.path))
 
     def load(self) -> None:
@@ -117,7 +135,7 @@ class ActivePool:
             with open(self.path) as f:
                 return f.read()
 
-        self.load_state_dict(_broadcast_from_rank0(read))
+        self.load_state_dict(broadcast_from_rank0(read))
 
     def load_state_dict(self, text: str) -> None:
         fix = f'move {self.path} away to start over, or use the matching config'
@@ -134,7 +152,7 @@ class ActivePool:
             raise ValueError(f'{self.path} is corrupted ({type(error).__name__}: '
                              f'{error}); {fix}') from None
         expected = self._pool_info()
-        if pool != expected:
+        if self.fixed and pool != expected:
             raise ValueError(
                 f'{self.path} belongs to another dataset: it describes a pool of '
                 f'{pool.get("size")} samples keyed by {pool.get("key_field")!r} '
@@ -150,27 +168,11 @@ class ActivePool:
                              f'seed {self.seed}: add --cfg-options '
                              f'randomness.seed={seed}')
         unknown = [key for key in keys if key not in self.layout.position]
-        if unknown:
+        if unknown and self.fixed:
             raise ValueError(f'{self.path} lists samples not in the pool '
                              f'({unknown[:3]}); {fix}')
-        self.labeled, self.history = [], history
+        self.labeled, self.history, self.labeled_elsewhere = [], history, []
         self._is_labeled[:] = False
         self.initial_size = initial_size
         self.label_keys(keys)
 
-
-def _broadcast_from_rank0(read):
-    """``read()`` on rank 0, its result (or its error) on every rank."""
-    if get_dist_info()[1] == 1:
-        return read()
-    result = [None]
-    if is_main_process():
-        try:
-            result = [(True, read())]
-        except Exception as error:  # re-raised on every rank below
-            result = [(False, error)]
-    broadcast_object_list(result)
-    ok, value = result[0]
-    if not ok:
-        raise value
-    return value

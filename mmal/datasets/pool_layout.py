@@ -1,3 +1,5 @@
+import os
+import os.path as osp
 from collections import Counter
 from typing import List, Optional, Sequence, Tuple
 
@@ -50,9 +52,13 @@ class PoolLayout:
         dataset: The built training dataset.
         key_field (str, optional): The data-info field that identifies a sample.
             Defaults to the first of ``KEY_FIELDS`` present.
+        key_root (str, optional): Keys are paths relative to this folder (with
+            ``key_field='img_path'``: images keyed by where they are, so a pool
+            that grows keeps its keys).
     """
 
-    def __init__(self, dataset, key_field: Optional[str] = None):
+    def __init__(self, dataset, key_field: Optional[str] = None,
+                 key_root: Optional[str] = None):
         leaf, local, self.groups = _leaf_groups(dataset)
         if not len(self.groups):
             raise ValueError('The training dataset is empty: check data_root and '
@@ -72,6 +78,8 @@ class PoolLayout:
         else:
             keys = [str(dataset.get_data_info(int(i))[key_field])
                     for i in self.first_indices]
+        if key_root is not None:
+            keys = [osp.relpath(key, key_root).replace(os.sep, '/') for key in keys]
         self.position = dict(zip(keys, range(len(keys))))
         if len(self.position) != len(keys) and leaf.max() > 0:
             # Per-part ids (sample_idx under ConcatDataset) repeat: qualify them.

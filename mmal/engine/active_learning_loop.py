@@ -4,14 +4,17 @@ import numbers
 import os.path as osp
 from typing import Dict, List, Optional
 
-from mmengine.dist import all_reduce_params, get_dist_info, is_main_process
+from mmengine.dist import (all_reduce_params, barrier, get_dist_info,
+                           is_main_process)
 from mmengine.registry import LOOPS
 from mmengine.runner import EpochBasedTrainLoop, set_random_seed
 
 from mmal.datasets import ActivePool, LabeledSubsetSampler, PoolLayout
-from mmal.registry import STRATEGIES
+from mmal.oracles import LabelsAwaited
+from mmal.registry import ORACLES, STRATEGIES
 from mmal.utils import plot_al_curves
 from .cycle_schedule import CycleSchedule
+from .human_labels import HumanLabels
 from .pool_query import INITIAL_DRAW, PoolQuery, cycle_rng
 from .pool_scoring import unwrap
 
@@ -62,7 +65,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                  runner,
                  dataloader: dict,
                  cycles: int = 10,
-                 initial_size: int = 1000,
+                 initial_size: Optional[int] = None,
                  query_size: int = 1000,
                  subset_size: int = 10000,
                  max_epochs: int = 200,
@@ -73,15 +76,26 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                  score_batch_size: Optional[int] = None,
                  key_field: Optional[str] = None,
                  curve_metric: Optional[str] = None,
+                 oracle: Optional[dict] = None,
+                 unlabeled_dataset: Optional[dict] = None,
+                 allow_partial: bool = False,
                  resume: bool = False):
         if not isinstance(dataloader, dict):
             raise TypeError('ActiveLearningLoop needs train_dataloader as a config '
                             'dict, to restrict its sampler to labeled samples')
-        train_dataset_cfg = copy.deepcopy(dataloader['dataset'])
+        self.oracle = ORACLES.build(
+            dict(oracle or dict(type='SimulatedOracle'), _scope_='mmal'))
+        self.human = HumanLabels.check_settings(self.oracle, unlabeled_dataset,
+                                                initial_size)
         dataloader = copy.deepcopy(dataloader)
+        if self.human:
+            dataloader['dataset'] = HumanLabels.training_dataset(
+                dataloader['dataset'], runner.work_dir)
+        pool_dataset_cfg = copy.deepcopy(unlabeled_dataset or dataloader['dataset'])
         sampler_cfg = dataloader.get('sampler') or {}
         dataloader['sampler'] = dict(
             type='LabeledSubsetSampler', shuffle=sampler_cfg.get('shuffle', True))
+        self._dataloader_cfg = dataloader
         super().__init__(runner, dataloader, max_epochs=cycles * max_epochs,
                          val_interval=val_interval)
         self.cycles = cycles
@@ -93,14 +107,24 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         self.strategy_name = strategy['type']
         self.curve_metric = curve_metric
         self.resume = resume
+        self.allow_partial = allow_partial
         self.seed = runner.seed
         self.sampler = self._find_sampler()
+        if self.human:
+            self.labels = HumanLabels(runner.work_dir, pool_dataset_cfg,
+                                      self.dataloader.dataset)
+            layout = self.labels.pool_layout()
+        else:
+            layout = PoolLayout(self.dataloader.dataset, key_field)
         self.pool = ActivePool(
-            PoolLayout(self.dataloader.dataset, key_field),
-            osp.join(runner.work_dir, 'al_state.json'), self.strategy_name, self.seed)
+            layout, osp.join(runner.work_dir, 'al_state.json'), self.strategy_name,
+            self.seed, fixed=not self.human)
         self._check_budgets(labeled=0, queries_done=0)
-        self.query = PoolQuery(runner, STRATEGIES.build(dict(strategy, _scope_='mmal')), train_dataset_cfg,
-                               score_pipeline, score_batch_size)
+        self.query = PoolQuery(runner,
+                               STRATEGIES.build(dict(strategy, _scope_='mmal')),
+                               pool_dataset_cfg, score_pipeline, score_batch_size)
+        # Set when the run stops for a person to label the query.
+        self.awaited: Optional[LabelsAwaited] = None
         if runner.val_loop is None:
             raise ValueError('ActiveLearningLoop evaluates every cycle: set '
                              'val_dataloader, val_evaluator and val_cfg')
@@ -128,10 +152,16 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         _, world_size = get_dist_info()
         batch_size = self.dataloader.batch_size or getattr(
             self.dataloader.batch_sampler, 'batch_size', 1)
-        sizes = [self.initial_size + c * self.query_size for c in range(self.cycles)]
+        start = self.initial_size or len(self.dataloader.dataset)
+        sizes = [start + c * self.query_size for c in range(self.cycles)]
         return sum(self.epochs_per_cycle *
                    math.ceil(math.ceil(size / world_size) / batch_size)
                    for size in sizes)
+
+    @property
+    def num_labeled(self) -> int:
+        """Samples the current cycle trains on."""
+        return len(self.sampler.indices) if self.human else self.pool.num_labeled
 
     def run(self):
         self.runner.call_hook('before_train')
@@ -140,8 +170,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
             return self.runner.model
         while self.pool.cycles_done < self.cycles:
             cycle = self.pool.cycles_done
-            if self.pool.needs_query():
-                self._query(cycle - 1)
+            if self.pool.needs_query() and not self._query(cycle - 1):
+                break  # labels are awaited from a person
             self._train_cycle(cycle)
             self._finish_cycle(cycle, self._evaluate())
         self.runner.call_hook('after_train')
@@ -166,8 +196,11 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                 self.runner.logger.warning(
                     f'--resume: no {self.pool.path} yet, starting afresh')
             self.pool.initial_size = self.initial_size
-            self.pool.label(sorted(cycle_rng(self.seed, 0, INITIAL_DRAW).choice(
-                len(self.pool), size=self.initial_size, replace=False).tolist()))
+            if not self.human:
+                self.pool.label(sorted(cycle_rng(self.seed, 0, INITIAL_DRAW).choice(
+                    len(self.pool), size=self.initial_size, replace=False).tolist()))
+        if self.human:
+            self.labels.sync(self.pool)
         self.query.probe(self.pool)
         return True
 
@@ -193,6 +226,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                 f'--cfg-options train_cfg.cycles={self.cycles + 1}')
             return False
         self._check_budgets(pool.num_labeled, pool.queries_done)
+        if pool.history and 'awaiting' in pool.history[-1]:
+            self.labels.take(pool, self.allow_partial, logger)
         for name in ('query_size', 'subset_size'):
             recorded = [r[name] for r in pool.history if name in r]
             if recorded and recorded[-1] != getattr(self, name):
@@ -222,37 +257,60 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         """Fail before any work if the settings cannot be met by this pool."""
         pool = len(self.pool)
         problems = []
-        if self.cycles < 1 or self.initial_size < 1 or self.query_size < 1:
-            problems.append('cycles, initial_size and query_size must be positive')
-        if self.initial_size > pool:
+        if self.cycles < 1 or self.query_size < 1:
+            problems.append('cycles and query_size must be positive')
+        if self.subset_size < self.query_size:
+            problems.append(f'subset_size={self.subset_size} is smaller than '
+                            f'query_size={self.query_size}: the query must choose '
+                            'from at least as many samples as it labels')
+        if self.human:  # the pool may grow; the labeled set is the user's
+            self._raise_problems(problems)
+            return
+        if self.initial_size is None or self.initial_size < 1:
+            problems.append('initial_size (random samples labeled before cycle 0) '
+                            'must be set and positive')
+        elif self.initial_size > pool:
             problems.append(f'initial_size={self.initial_size} is larger than the '
                             f'pool ({pool} samples)')
         if self.query_size > pool:
             problems.append(f'query_size={self.query_size} is larger than the pool '
                             f'({pool} samples)')
-        if self.subset_size < self.query_size:
-            problems.append(f'subset_size={self.subset_size} is smaller than '
-                            f'query_size={self.query_size}: the query must choose '
-                            'from at least as many samples as it labels')
-        start = labeled or self.initial_size
+        start = labeled or self.initial_size or 0
         final = start + (self.cycles - 1 - queries_done) * self.query_size
         if not problems and final > pool:
             problems.append(
                 f'{self.cycles} cycles label {start} + {self.cycles - 1 - queries_done}'
                 f' x query_size = {final} samples, more than the pool ({pool}); lower '
                 'cycles, initial_size or query_size')
+        self._raise_problems(problems)
+
+    @staticmethod
+    def _raise_problems(problems) -> None:
         if problems:
             raise ValueError('Bad active learning settings (train_cfg): ' +
                              '; '.join(problems))
 
-    def _query(self, cycle: int) -> None:
-        """Label what the model of ``cycle`` chooses, and record it."""
+    def _query(self, cycle: int) -> bool:
+        """Let the oracle label what the model of ``cycle`` chooses, and record
+        it; False if a person must label first."""
         queried = self.query.run(self.pool, cycle, self.query_size,
                                  self.subset_size, self.seed)
-        self.pool.record_query(queried, self.query_size, self.subset_size)
-        self.pool.save()
         self.runner.logger.info(f'Queried {len(queried)} samples with the model of '
                                 f'cycle {cycle + 1} ({self.strategy_name})')
+        if not self.human:
+            labeled = set(self.oracle.label(self.runner.work_dir, cycle, queried))
+            self.pool.record_query([q for q in queried if q['key'] in labeled],
+                                   self.query_size, self.subset_size)
+            self.pool.save()
+            return True
+        if is_main_process():
+            self.awaited = self.labels.export(self.oracle, self.query, self.pool,
+                                              cycle, queried)
+        self.pool.history[-1]['awaiting'] = dict(
+            queried=queried, query_size=self.query_size, subset_size=self.subset_size)
+        self.pool.save()
+        barrier()
+        return False
 
     def _train_cycle(self, cycle: int) -> None:
         runner = self.runner
@@ -263,14 +321,21 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                         deterministic=randomness.get('deterministic', False),
                         diff_rank_seed=randomness.get('diff_rank_seed', False))
         self._cycle_start_epoch = self._epoch
+        if self.human:
+            # labeled.json grew with the last import: read it again.
+            self.dataloader = runner.build_dataloader(self._dataloader_cfg,
+                                                      seed=self.seed)
+            self.sampler = self._find_sampler()
+            self.sampler.set_indices(range(len(self.dataloader.dataset)))
+        else:
+            self.sampler.set_indices(self.pool.dataset_indices())
         self.sampler.seed = self.seed
-        self.sampler.set_indices(self.pool.dataset_indices())
         if self._initial_weights is not None:
             unwrap(runner.model).load_state_dict(self._initial_weights)
         self.schedule.start_cycle(iters_per_epoch=len(self.dataloader))
         runner.logger.info(
             f'Active learning cycle {cycle + 1}/{self.cycles}: training on '
-            f'{self.pool.num_labeled} labeled samples for {self.epochs_per_cycle} '
+            f'{self.num_labeled} labeled samples for {self.epochs_per_cycle} '
             f'epochs ({self.strategy_name})')
         while self.epoch_in_cycle < self.epochs_per_cycle and not self.stop_training:
             self.sampler.set_epoch(self._epoch)
@@ -297,17 +362,17 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         runner.save_checkpoint(runner.work_dir, checkpoint, save_optimizer=False,
                                save_param_scheduler=False)
         self.pool.history.append(
-            dict(cycle=cycle, num_labeled=self.pool.num_labeled, metrics=metrics,
+            dict(cycle=cycle, num_labeled=self.num_labeled, metrics=metrics,
                  queried=None, checkpoint=checkpoint, epoch=self._epoch,
                  iter=self._iter))
         self.pool.save()
         runner.visualizer.add_scalars(
-            dict({'al/num_labeled': self.pool.num_labeled},
+            dict({'al/num_labeled': self.num_labeled},
                  **{f'al/{k}': v for k, v in metrics.items()
                     if isinstance(v, numbers.Real)}),
             step=cycle)
         runner.logger.info(f'Cycle {cycle + 1}/{self.cycles} done: '
-                           f'{self.pool.num_labeled} labeled, metrics {metrics}')
+                           f'{self.num_labeled} labeled, metrics {metrics}')
         if is_main_process():
             self._plot()
 

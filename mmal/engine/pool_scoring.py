@@ -106,6 +106,21 @@ class PoolScorer:
         gathered = all_gather_object((positions, local_array))
         return self._assemble(gathered, len(pool_indices))
 
+    def predict(self, pool_indices: Sequence[int]) -> list:
+        """The model's own predictions (``test_step`` data samples) for the given
+        pool samples, in order; on the calling rank only."""
+        first = self.layout.first_indices
+        loader = self.runner.build_dataloader(dict(
+            self.dataloader_cfg, dataset=self.dataset,
+            sampler=IndexSampler([int(first[i]) for i in pool_indices])))
+        model = unwrap(self.runner.model)
+        model.eval()
+        predictions = []
+        with torch.no_grad():
+            for batch in loader:
+                predictions.extend(model.test_step(batch))
+        return predictions
+
     @staticmethod
     def _assemble(gathered, total: int) -> np.ndarray:
         result: Optional[np.ndarray] = None

@@ -1,21 +1,21 @@
 import os
 import os.path as osp
 import tempfile
+from typing import Union
 
 from mmengine.fileio.handlers import JsonHandler
 
 
-def dump_json_atomic(obj, path: str) -> None:
-    """Write JSON so that ``path`` holds either the old or the new content, never a
-    partial file, even if the process dies mid-write. numpy values are written
-    as JSON numbers and lists (mmengine's JSON handler)."""
+def write_atomic(data: Union[str, bytes], path: str) -> None:
+    """Write ``path`` so that it holds either the old or the new content, never a
+    partial file, even if the process dies mid-write."""
     directory = osp.dirname(osp.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp_path = tempfile.mkstemp(dir=directory, prefix='.tmp-',
                                     suffix=osp.basename(path))
     try:
-        with os.fdopen(fd, 'w') as f:
-            JsonHandler().dump_to_fileobj(obj, f, indent=2)
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp_path, path)
@@ -23,3 +23,9 @@ def dump_json_atomic(obj, path: str) -> None:
         if osp.exists(tmp_path):
             os.remove(tmp_path)
         raise
+
+
+def dump_json_atomic(obj, path: str) -> None:
+    """JSON to ``path`` through :func:`write_atomic`; numpy values are written as
+    JSON numbers and lists (mmengine's JSON handler)."""
+    write_atomic(JsonHandler().dump_to_str(obj, indent=2), path)
