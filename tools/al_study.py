@@ -197,7 +197,7 @@ def run_times(runs) -> str:
         if times:
             threads = sorted({t for _, t in times})
             parts.append(f'{name} {sum(s for s, _ in times) / len(times) / 60:.1f} min '
-                         f'({len(times)} runs, {"/".join(map(str, threads))} threads)')
+                         f'({len(times)} runs, threads {"/".join(map(str, threads))})')
     return 'Wall time per run, mean over seeds: ' + ('; '.join(parts) or 'none')
 
 
