@@ -67,6 +67,16 @@ def load_train_cfg(config: str, cfg_options) -> dict:
     return cfg.train_cfg
 
 
+def num_cycles(train_cfg) -> int:
+    """``train_cfg.cycles``, or the loop's default where the config leaves it."""
+    if train_cfg.get('cycles') is not None:
+        return train_cfg['cycles']
+    import inspect
+
+    from mmal.engine import ActiveLearningLoop
+    return inspect.signature(ActiveLearningLoop).parameters['cycles'].default
+
+
 def read_history(work_dir: str):
     path = osp.join(work_dir, 'al_state.json')
     if not osp.isfile(path):
@@ -206,7 +216,7 @@ def main(argv=None):
     start = time.time()
     names = [config_name(c) for c in args.configs]
     train_cfgs = [load_train_cfg(c, args.cfg_options) for c in args.configs]
-    runs = [Run(config, name, seed, args.work_dir, train_cfg['cycles'])
+    runs = [Run(config, name, seed, args.work_dir, num_cycles(train_cfg))
             for seed in args.seeds
             for config, name, train_cfg in zip(args.configs, names, train_cfgs)]
     failed = run_all(runs, args.cfg_options, args.jobs)
