@@ -6,7 +6,7 @@ STAMP := $(VENV)/.mmal-installed
 DEMO_DIR ?= work_dirs/demo
 PYTEST_ARGS ?=
 
-.PHONY: env demo test bench
+.PHONY: env demo study test bench
 
 env: $(STAMP)
 
@@ -14,15 +14,28 @@ env: $(STAMP)
 $(STAMP): tools/install_env.sh setup.py $(wildcard requirements/*.txt)
 	bash tools/install_env.sh "$(VENV)"
 
-# Learning loss and random selection on scikit-learn's digits, then both curves in
-# one figure. --resume makes a re-run continue (or skip) finished cycles.
+# Learning loss (paper recipe), mmal's variant and random selection on scikit-learn's
+# digits through tools/al_study.py: one seed by default (DEMO_SEEDS='0 1 2' for
+# ±std bands, three times the time). A re-run skips finished runs and resumes
+# interrupted ones. DEMO_VARIANT is provisional until `make study` has been run on
+# the integrated loop: set it to the variant with the best AUC there.
+DEMO_SEEDS ?= 0
+DEMO_VARIANT ?= configs/demo/resnet18_digits_lloss_frozen_diverse.py
 demo: $(STAMP)
-	$(PYTHON) tools/al_train.py configs/demo/resnet18_digits_lloss.py \
-		--work-dir $(DEMO_DIR)/lloss --resume
-	$(PYTHON) tools/al_train.py configs/demo/resnet18_digits_random.py \
-		--work-dir $(DEMO_DIR)/random --resume
-	$(PYTHON) tools/plot_al_curve.py $(DEMO_DIR)/lloss $(DEMO_DIR)/random \
-		--out $(DEMO_DIR)/al_curve.png --title 'ResNet-18 on 8x8 digits'
+	$(PYTHON) tools/al_study.py configs/demo/resnet18_digits_lloss.py \
+		$(DEMO_VARIANT) configs/demo/resnet18_digits_random.py \
+		--seeds $(DEMO_SEEDS) --work-dir $(DEMO_DIR) --jobs 2 \
+		--baseline resnet18_digits_random --title 'ResNet-18 on 8x8 digits'
+
+# The README's results table: every digits strategy, 5 seeds, full demo budgets.
+STUDY_DIR ?= work_dirs/study_digits
+STUDY_CONFIGS := $(addprefix configs/demo/resnet18_digits_,lloss.py \
+	lloss_frozen.py lloss_diverse.py lloss_frozen_diverse.py entropy.py \
+	coreset.py random.py)
+study: $(STAMP)
+	$(PYTHON) tools/al_study.py $(STUDY_CONFIGS) --seeds 0 1 2 3 4 \
+		--work-dir $(STUDY_DIR) --jobs 2 --baseline resnet18_digits_random \
+		--title 'ResNet-18 on 8x8 digits, 5 seeds'
 
 test: $(STAMP)
 	$(PYTHON) -m pytest tests $(PYTEST_ARGS)

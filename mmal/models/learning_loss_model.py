@@ -64,7 +64,12 @@ class LearningLossModel(BaseModel):
         # One preprocessor, shared: the runner calls the wrapper's, the target's
         # own code may call its own.
         self.data_preprocessor = target.data_preprocessor
-        self.loss_predictor = MODELS.build(dict(dict(type='LossPredictionHead'), **head))
+        # Built on a fork of the RNG, so that the target's init_weights draws what
+        # it draws without the module: with detached features the target then
+        # trains exactly as the plain model does (same seed, same weights).
+        with torch.random.fork_rng(devices=[]):
+            self.loss_predictor = MODELS.build(
+                dict(dict(type='LossPredictionHead'), **head))
         self.loss_lpm = LossPredictionLoss(margin, loss_weight, loss_mode)
         self.adapter = build_loss_adapter(target, adapter)
         self.taps = FeatureTaps(target, taps)

@@ -1,8 +1,10 @@
 from .base import BaseStrategy, Candidates, top_scores
 from .coreset import CoreSetStrategy, k_center_greedy
+from .diverse_learning_loss import DiverseLearningLossStrategy
 from .entropy import EntropyStrategy
 from .learning_loss import LearningLossStrategy
 from .random_strategy import RandomStrategy
 
-__all__ = ['BaseStrategy', 'Candidates', 'CoreSetStrategy', 'EntropyStrategy',
+__all__ = ['BaseStrategy', 'Candidates', 'CoreSetStrategy',
+           'DiverseLearningLossStrategy', 'EntropyStrategy',
            'LearningLossStrategy', 'RandomStrategy', 'k_center_greedy', 'top_scores']

@@ -18,20 +18,25 @@ def write_config(path: str, base: str, body: str) -> str:
     return path
 
 
+def run_tool(tool: str, *args: str, check: bool = True, timeout: int = 600,
+             env: Optional[dict] = None) -> subprocess.CompletedProcess:
+    """Run ``tools/<tool>`` as a user would, with this checkout's mmal importable."""
+    env = dict(os.environ, **(env or {}), PYTHONPATH=os.pathsep.join(
+        [REPO, os.environ.get('PYTHONPATH', '')]))
+    result = subprocess.run([sys.executable, osp.join(REPO, 'tools', tool), *args],
+                            capture_output=True, text=True, env=env, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f'{tool} failed ({result.returncode}):\n'
+                             f'{result.stdout[-3000:]}\n{result.stderr[-5000:]}')
+    return result
+
+
 def al_train(config: str, work_dir: str, *args: str, check: bool = True,
              timeout: int = 600, env: Optional[dict] = None
              ) -> subprocess.CompletedProcess:
-    """Run ``tools/al_train.py`` as a user would, with this checkout's mmal importable."""
-    env = dict(os.environ, **(env or {}), PYTHONPATH=os.pathsep.join(
-        [REPO, os.environ.get('PYTHONPATH', '')]))
-    result = subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools', 'al_train.py'), config,
-         '--work-dir', work_dir, *args],
-        capture_output=True, text=True, env=env, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f'al_train.py failed ({result.returncode}):\n'
-                             f'{result.stdout[-3000:]}\n{result.stderr[-5000:]}')
-    return result
+    """``tools/al_train.py CONFIG --work-dir WORK_DIR ARGS``."""
+    return run_tool('al_train.py', config, '--work-dir', work_dir, *args,
+                    check=check, timeout=timeout, env=env)
 
 
 def read_state(work_dir: str) -> dict:
