@@ -115,6 +115,11 @@ def main():
     args = parse_args()
     runner = Runner.from_cfg(build_config(args))
     runner.train()
+    if torch.distributed.is_initialized():
+        # Every rank leaves together: a rank that exits while another is still
+        # writing can abort inside gloo's teardown.
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
     awaited = getattr(runner.train_loop, 'awaited', None)
     if awaited is not None:
         # Labels are awaited from a person: a normal stop (exit 0).

@@ -78,7 +78,7 @@ custom_hooks = [dict(type='LossPredictionDetachHook'),
 def test_resume_after_a_kill_gives_the_uninterrupted_labels(tmp_path, cifar_root):
     uninterrupted = str(tmp_path / 'uninterrupted')
     config = small_config(tmp_path, cifar_root, 'resnet18_cifar10_lloss.py',
-                          cycles=3)
+                          cycles=2)
     al_train(config, uninterrupted)
 
     interrupted = str(tmp_path / 'interrupted')
@@ -89,7 +89,7 @@ def test_resume_after_a_kill_gives_the_uninterrupted_labels(tmp_path, cifar_root
 
     al_train(config, interrupted, '--resume')
     expected, resumed = read_state(uninterrupted), read_state(interrupted)
-    # Cycles 1 and 2 ran after the resume: same training, same query.
-    assert len(resumed['history']) == 3
+    # Cycle 1 ran after the resume: same query, same training.
+    assert len(resumed['history']) == 2
     assert resumed['labeled'] == expected['labeled']
     assert resumed['history'] == expected['history']
