@@ -13,6 +13,7 @@ from mmal.datasets import ActivePool, LabeledSubsetSampler, PoolLayout
 from mmal.oracles import LabelsAwaited
 from mmal.registry import ORACLES, STRATEGIES
 from mmal.utils import plot_al_curves
+from .budgets import check_budgets
 from .cycle_schedule import CycleSchedule
 from .human_labels import HumanLabels
 from .pool_query import INITIAL_DRAW, PoolQuery, cycle_rng
@@ -254,41 +255,9 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         raise RuntimeError('The train dataloader lost its LabeledSubsetSampler')
 
     def _check_budgets(self, labeled: int, queries_done: int) -> None:
-        """Fail before any work if the settings cannot be met by this pool."""
-        pool = len(self.pool)
-        problems = []
-        if self.cycles < 1 or self.query_size < 1:
-            problems.append('cycles and query_size must be positive')
-        if self.subset_size < self.query_size:
-            problems.append(f'subset_size={self.subset_size} is smaller than '
-                            f'query_size={self.query_size}: the query must choose '
-                            'from at least as many samples as it labels')
-        if self.human:  # the pool may grow; the labeled set is the user's
-            self._raise_problems(problems)
-            return
-        if self.initial_size is None or self.initial_size < 1:
-            problems.append('initial_size (random samples labeled before cycle 0) '
-                            'must be set and positive')
-        elif self.initial_size > pool:
-            problems.append(f'initial_size={self.initial_size} is larger than the '
-                            f'pool ({pool} samples)')
-        if self.query_size > pool:
-            problems.append(f'query_size={self.query_size} is larger than the pool '
-                            f'({pool} samples)')
-        start = labeled or self.initial_size or 0
-        final = start + (self.cycles - 1 - queries_done) * self.query_size
-        if not problems and final > pool:
-            problems.append(
-                f'{self.cycles} cycles label {start} + {self.cycles - 1 - queries_done}'
-                f' x query_size = {final} samples, more than the pool ({pool}); lower '
-                'cycles, initial_size or query_size')
-        self._raise_problems(problems)
-
-    @staticmethod
-    def _raise_problems(problems) -> None:
-        if problems:
-            raise ValueError('Bad active learning settings (train_cfg): ' +
-                             '; '.join(problems))
+        check_budgets(len(self.pool), self.cycles, self.initial_size,
+                      self.query_size, self.subset_size, labeled, queries_done,
+                      pool_grows=self.human)
 
     def _query(self, cycle: int) -> bool:
         """Let the oracle label what the model of ``cycle`` chooses, and record

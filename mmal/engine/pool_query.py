@@ -75,6 +75,8 @@ class PoolQuery:
             return compute
 
         def labeled_features(positions):
+            if not labeled:  # no centers yet (a person's pool before any import)
+                return np.zeros((0, 0), dtype=np.float32)
             return scorer.score(labeled, features,
                                 f'{description}: labeled features')
 
