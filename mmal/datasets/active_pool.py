@@ -121,7 +121,9 @@ class ActivePool:
     def save(self) -> None:
         """Write ``al_state.json`` atomically (rank 0 only)."""
         if is_main_process():
-            dump_json_atomic(self.state_dict(), self.path)
+            # Compact: a million-sample pool's state is written in a fraction of
+            # the indented time (read it with python -m json.tool).
+            dump_json_atomic(self.state_dict(), self.path, indent=None)
 
     def exists(self) -> bool:
         return broadcast_from_rank0(

@@ -1,7 +1,7 @@
 import os
 import os.path as osp
 import tempfile
-from typing import Union
+from typing import Optional, Union
 
 from mmengine.fileio.handlers import JsonHandler
 
@@ -25,7 +25,10 @@ def write_atomic(data: Union[str, bytes], path: str) -> None:
         raise
 
 
-def dump_json_atomic(obj, path: str) -> None:
+def dump_json_atomic(obj, path: str, indent: Optional[int] = 2) -> None:
     """JSON to ``path`` through :func:`write_atomic`; numpy values are written as
-    JSON numbers and lists (mmengine's JSON handler)."""
-    write_atomic(JsonHandler().dump_to_str(obj, indent=2), path)
+    JSON numbers and lists (mmengine's JSON handler). ``indent=None`` writes one
+    compact line, about 5x faster for large files (Python's C encoder)."""
+    separators = (',', ':') if indent is None else None
+    write_atomic(JsonHandler().dump_to_str(obj, indent=indent,
+                                           separators=separators), path)

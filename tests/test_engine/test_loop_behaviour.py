@@ -183,12 +183,12 @@ def test_kill_while_writing(tmp_path, reference, monkeypatch, what):
     import mmal.datasets.active_pool as active_pool
     real_dump, real_save = active_pool.dump_json_atomic, Runner.save_checkpoint
 
-    def dying_dump(obj, path):
+    def dying_dump(obj, path, **kwargs):
         if len(obj['history']) == 2:  # the state after cycle 1 is written
             with open(osp.join(osp.dirname(path), '.tmp-al_state.json'), 'w') as f:
                 f.write('{"partial')
             raise RuntimeError('simulated kill while writing the state')
-        real_dump(obj, path)
+        real_dump(obj, path, **kwargs)
 
     def dying_save(self, out_dir, filename, *args, **kwargs):
         if filename == 'cycle_1.pth':
