@@ -4,6 +4,7 @@ Import it from a config (``custom_imports = dict(imports=['mmal',
 'mmal.models.adapters.detection'])``); it also makes mmdet's ``SSDHead`` predict
 (see :mod:`mmal.models.adapters.ssd_compat`).
 """
+import inspect
 from contextlib import ExitStack
 
 import torch
@@ -88,9 +89,14 @@ class SingleStageDetectorLossAdapter(BaseLossAdapter):
     def entropy(self, model, inputs, data_samples):
         head = model.bbox_head
         confidence, ent = dense_posteriors(head, head(model.extract_feat(inputs)))
-        topk = confidence.topk(min(self.entropy_topk, confidence.shape[1]),
-                               dim=1).indices
-        return ent.gather(1, topk).max(dim=1).values
+        return most_confident_entropy(confidence, ent, self.entropy_topk)
+
+
+def most_confident_entropy(confidence, ent, topk: int) -> torch.Tensor:
+    """Per image, the highest entropy among its ``topk`` most confident
+    predictions; both inputs (B, N)."""
+    top = confidence.topk(min(topk, confidence.shape[1]), dim=1).indices
+    return ent.gather(1, top).max(dim=1).values
 
 
 def dense_head_per_image(model, head, head_outs, gts, gts_ignore, metas
@@ -136,8 +142,16 @@ def dense_posteriors(head, outs):
     if isinstance(head, CenterNetHead):
         probs = per_position(outs[0], head.num_classes)
         return probs.max(dim=2).values, binary_entropy(probs).sum(dim=2)
-    logits = per_position(outs[0], head.cls_out_channels)
-    if head.use_sigmoid_cls:
+    return class_posteriors(per_position(outs[0], head.cls_out_channels),
+                            head.use_sigmoid_cls)
+
+
+def class_posteriors(logits: torch.Tensor, use_sigmoid: bool):
+    """Foreground confidence and posterior entropy, both (B, N), of class logits
+    (B, N, C): per-class sigmoids (binary entropies summed), or a softmax over
+    the classes and background (background last, as mmdet puts it)."""
+    logits = logits.float()
+    if use_sigmoid:
         probs = logits.sigmoid()
         return probs.max(dim=2).values, binary_entropy(probs).sum(dim=2)
     probs = logits.softmax(dim=2)
@@ -255,3 +269,79 @@ def class_agnostic(gt_instances):
 def as_list(heads):
     """A RoI head's stage heads: a ``ModuleList`` (Cascade) or one head."""
     return list(heads) if isinstance(heads, nn.ModuleList) else [heads]
+
+
+@LOSS_ADAPTERS.register_module(name='DetectionTransformer')
+class DetectionTransformerLossAdapter(BaseLossAdapter):
+    """mmdet ``DetectionTransformer`` (DETR, Deformable DETR, Conditional DETR,
+    DAB-DETR).
+
+    The training objective is mmdet's loss dict, unchanged. mmdet matches every
+    image's queries to its boxes (Hungarian matching) and then divides the batch's
+    terms by the batch's matched queries (``num_total_pos``). The target loss of an
+    image is its own: the head's ``loss_by_feat`` runs again, from the same forward
+    pass, on the image's slice of the decoder outputs (all decoder layers, batch
+    dim 1) and, for two-stage Deformable DETR, of the encoder proposals; so the
+    image has its own matching and its own normalisation, and its terms are summed
+    over the decoder layers as mmdet sums them.
+
+    DINO is a ``DetectionTransformer`` too, but its denoising queries are made for
+    the whole batch (their group count follows the batch's largest box count, their
+    noise is random), so its per-image loss here (matching queries on their own,
+    denoising terms on the batch's denoising queries) is not that of the image
+    alone; it is not tested.
+
+    ``entropy``: the class posterior of each query of the last decoder layer
+    (per-class sigmoids, binary entropies summed, for focal-loss heads; softmax with
+    background for DETR's cross entropy); the image's score is the highest entropy
+    among its ``entropy_topk`` most confident queries. ``features``: the last neck
+    output, average pooled.
+
+    Args:
+        entropy_topk (int): Confident queries per image that the entropy score
+            looks at. Defaults to 10.
+    """
+
+    def __init__(self, entropy_topk: int = 10):
+        self.entropy_topk = entropy_topk
+
+    def loss(self, model, inputs, data_samples):
+        head = model.bbox_head
+        with record_method(head, 'loss_by_feat') as calls:
+            losses = model.loss(inputs, data_samples)
+        if len(calls) != 1:
+            raise RuntimeError(f'{type(head).__name__}.loss_by_feat ran '
+                               f'{len(calls)} times in one loss; expected once')
+        arguments, batch_size = calls[0][0], len(data_samples)
+        with torch.no_grad():
+            per_image = [
+                model.parse_losses(head.loss_by_feat(
+                    **detr_image_arguments(arguments, index, batch_size)))[0]
+                for index in range(batch_size)]
+        return losses, torch.stack(per_image).float()
+
+    def entropy(self, model, inputs, data_samples):
+        head = model.bbox_head
+        head_inputs = model.forward_transformer(model.extract_feat(inputs),
+                                                data_samples)
+        # DETR's head takes the hidden states; the others their references too.
+        outs = head(**{name: head_inputs[name]
+                       for name in inspect.signature(head.forward).parameters})
+        confidence, ent = class_posteriors(outs[0][-1], head.loss_cls.use_sigmoid)
+        return most_confident_entropy(confidence, ent, self.entropy_topk)
+
+
+def detr_image_arguments(arguments: dict, index: int, batch_size: int) -> dict:
+    """The ``loss_by_feat`` arguments of a DETR-family head for image ``index``."""
+    image = {}
+    for name, value in arguments.items():
+        if value is None:
+            image[name] = value
+        elif name.startswith('all_layers'):
+            # (num_decoder_layers, B, ...): the batch is dim 1.
+            image[name] = value[:, index:index + 1]
+        elif name.startswith('batch_'):
+            image[name] = [value[index]]
+        else:  # encoder proposals (B, ...); dn_meta as it is
+            image[name] = select_sample(value, index, batch_size)
+    return image
