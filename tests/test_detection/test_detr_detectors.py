@@ -14,7 +14,10 @@ CONFIGS = {
     'deformable_detr/deformable-detr-refine-twostage_r50_16xb2-50e_coco.py',
     'conditional_detr': 'conditional_detr/conditional-detr_r50_8xb2-50e_coco.py',
     'dab_detr': 'dab_detr/dab-detr_r50_8xb2-50e_coco.py',
+    'dino': 'dino/dino-4scale_r50_8xb2-12e_coco.py',
 }
+# DINO's per-image loss is not the image's alone (see the last test).
+ALONE = [name for name in CONFIGS if name != 'dino']
 NUM_CLASSES = 5
 
 
@@ -50,7 +53,7 @@ def demo_batch(detector, num_items):
     return data['inputs'], data['data_samples']
 
 
-@pytest.mark.parametrize('name', list(CONFIGS))
+@pytest.mark.parametrize('name', ALONE)
 def test_per_image_losses_are_each_image_alone(name):
     detector = small_detr(name)
     inputs, samples = demo_batch(detector, [1, 4])
@@ -96,3 +99,31 @@ def test_learning_loss_model_entropy_and_features(name):
     bound = (torch.log(torch.tensor(NUM_CLASSES + 1.0)) if name == 'detr' else
              NUM_CLASSES * torch.log(torch.tensor(2.0)))
     assert entropy.shape == (2, ) and ((entropy > 0) & (entropy <= bound)).all()
+
+
+def test_dino_matching_terms_are_each_image_alone():
+    """DINO's denoising queries are made for the batch (groups from its largest box
+    count, random noise): only the matching and encoder terms can equal the image's
+    alone. The self-attention mask keeps the matching queries from seeing the
+    denoising ones, so those terms must."""
+    from mmal.models.adapters.base import record_method
+    from mmal.models.adapters.detection import detr_image_arguments
+    detector = small_detr('dino')
+    inputs, samples = demo_batch(detector, [1, 4])
+    head = detector.bbox_head
+    with torch.no_grad():
+        with record_method(head, 'loss_by_feat') as calls:
+            batch_losses = detector.loss(inputs, samples)
+        adapter_losses, per_image = build_loss_adapter(detector).loss(
+            detector, inputs, samples)
+        for i in range(2):
+            mine = head.loss_by_feat(**detr_image_arguments(calls[0][0], i, 2))
+            alone = detector.loss(inputs[i:i + 1], samples[i:i + 1])
+            matching = [key for key in alone if 'dn_' not in key]
+            assert 'enc_loss_cls' in matching and 'd0.loss_cls' in matching
+            for key in matching:
+                assert mine[key].item() == pytest.approx(alone[key].item(),
+                                                         rel=1e-4, abs=1e-6), key
+            assert mine['dn_loss_cls'] > 0
+    assert set(batch_losses) == set(adapter_losses)
+    assert per_image.shape == (2, ) and torch.isfinite(per_image).all()

@@ -274,7 +274,7 @@ def as_list(heads):
 @LOSS_ADAPTERS.register_module(name='DetectionTransformer')
 class DetectionTransformerLossAdapter(BaseLossAdapter):
     """mmdet ``DetectionTransformer`` (DETR, Deformable DETR, Conditional DETR,
-    DAB-DETR).
+    DAB-DETR; DINO, see below).
 
     The training objective is mmdet's loss dict, unchanged. mmdet matches every
     image's queries to its boxes (Hungarian matching) and then divides the batch's
@@ -283,13 +283,16 @@ class DetectionTransformerLossAdapter(BaseLossAdapter):
     pass, on the image's slice of the decoder outputs (all decoder layers, batch
     dim 1) and, for two-stage Deformable DETR, of the encoder proposals; so the
     image has its own matching and its own normalisation, and its terms are summed
-    over the decoder layers as mmdet sums them.
+    over the decoder layers as mmdet sums them. mmdet all-reduces
+    ``num_total_pos`` across GPUs (``reduce_mean``), once per image here too, which
+    under several GPUs would mix the ranks' counts: keep scoring to one GPU.
 
     DINO is a ``DetectionTransformer`` too, but its denoising queries are made for
     the whole batch (their group count follows the batch's largest box count, their
-    noise is random), so its per-image loss here (matching queries on their own,
-    denoising terms on the batch's denoising queries) is not that of the image
-    alone; it is not tested.
+    noise is random). Its per-image loss here has the image's own matching and
+    encoder terms (tested equal to the image's alone) plus the denoising terms of
+    the image's share of the batch's denoising queries, normalised by its own
+    count; so the total is not the loss of the image alone.
 
     ``entropy``: the class posterior of each query of the last decoder layer
     (per-class sigmoids, binary entropies summed, for focal-loss heads; softmax with
