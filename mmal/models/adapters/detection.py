@@ -1,4 +1,4 @@
-"""Loss adapters for mmdet's single-stage and two-stage detectors.
+"""Loss adapters for mmdet's single-stage, two-stage and DETR-family detectors.
 
 Import it from a config (``custom_imports = dict(imports=['mmal',
 'mmal.models.adapters.detection'])``); it also makes mmdet's ``SSDHead`` predict
