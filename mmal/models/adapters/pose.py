@@ -150,7 +150,7 @@ class BottomupPoseLossAdapter(TopdownHeatmapLossAdapter):
     ``entropy``: the spatial softmax entropy of the top-down adapter on the head's
     keypoint heatmaps (the first ``num_keypoints`` channels; DEKR's root heatmap
     is left out), averaged over keypoints. A bottom-up heatmap has a peak per
-    person, so crowded images score higher as well as uncertain ones.
+    person, so several people spread it as uncertainty does.
 
     ``features``: the last output of ``extract_feat``, average pooled (for DEKR the
     neck's concatenation of all HRNet branches).
