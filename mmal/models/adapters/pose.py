@@ -1,4 +1,5 @@
-"""Per-sample target losses, entropy and features for mmpose's top-down estimators.
+"""Per-sample target losses, entropy and features for mmpose's top-down and bottom-up
+estimators.
 
 Imported by the pose configs (``custom_imports``), never by ``import mmal``.
 """
@@ -14,15 +15,20 @@ from .base import BaseLossAdapter, record_calls, select_sample
 
 
 def head_loss_modules(head: nn.Module) -> List[nn.Module]:
-    """The distinct loss modules of an mmpose head: one shared by all stages, or
-    one per stage (``loss=[...]`` gives an ``nn.ModuleList``)."""
+    """The distinct loss modules of an mmpose head: one shared by all stages, one
+    per stage (``loss=[...]`` gives an ``nn.ModuleList``), or one per loss term
+    (``DEKRHead``'s ``nn.ModuleDict`` of heatmap and displacement losses)."""
     loss_module = getattr(head, 'loss_module', None)
     if loss_module is None:
         raise TypeError(f'{type(head).__name__} has no loss_module; the pose loss '
                         'adapter serves heatmap heads such as HeatmapHead and '
                         'CPMHead')
-    modules = (list(loss_module)
-               if isinstance(loss_module, nn.ModuleList) else [loss_module])
+    if isinstance(loss_module, nn.ModuleList):
+        modules = list(loss_module)
+    elif isinstance(loss_module, nn.ModuleDict):
+        modules = list(loss_module.values())
+    else:
+        modules = [loss_module]
     unique = []
     for module in modules:
         # A module listed twice would record its calls twice.
@@ -126,3 +132,31 @@ def error_density_entropy(raw_sigma: torch.Tensor, loss_module) -> torch.Tensor:
     else:
         per_coordinate = log_sigma + 1 + math.log(2)
     return per_coordinate.sum(dim=2).mean(dim=1)
+
+
+@LOSS_ADAPTERS.register_module(name='BottomupPoseEstimator')
+class BottomupPoseLossAdapter(TopdownHeatmapLossAdapter):
+    """mmpose ``BottomupPoseEstimator`` with ``DEKRHead``.
+
+    Target loss: as for top-down, each recorded loss-module call (DEKR: heatmap and
+    displacement) is repeated on the sample's slice and the terms are summed, so a
+    sample's target loss is its own loss computed alone. ``KeypointMSELoss`` takes a
+    mean, so the batch's ``loss/heatmap`` is the mean of the per-sample terms.
+    ``SoftWeightSmoothL1Loss`` with ``supervise_empty=False`` (DEKR's setting)
+    divides by the number of supervised displacement entries in the whole batch; the
+    per-sample term divides by the sample's own count instead (the batch term is the
+    count-weighted mean of the per-sample terms).
+
+    ``entropy``: the spatial softmax entropy of the top-down adapter on the head's
+    keypoint heatmaps (the first ``num_keypoints`` channels; DEKR's root heatmap
+    is left out), averaged over keypoints. A bottom-up heatmap has a peak per
+    person, so several people spread it as uncertainty does.
+
+    ``features``: the last output of ``extract_feat``, average pooled (for DEKR the
+    neck's concatenation of all HRNet branches).
+    """
+
+    def entropy(self, model, inputs, data_samples):
+        heatmaps = model.head(model.extract_feat(inputs))[0]
+        keypoint_heatmaps = heatmaps[:, :model.head.num_keypoints]
+        return distribution_entropy(keypoint_heatmaps.flatten(2)).mean(dim=1)
