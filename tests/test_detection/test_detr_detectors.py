@@ -98,7 +98,8 @@ def test_learning_loss_model_entropy_and_features(name):
     # sigmoids, each binary entropy at most log 2.
     bound = (torch.log(torch.tensor(NUM_CLASSES + 1.0)) if name == 'detr' else
              NUM_CLASSES * torch.log(torch.tensor(2.0)))
-    assert entropy.shape == (2, ) and ((entropy > 0) & (entropy <= bound)).all()
+    # Near-uniform untrained posteriors sit at the bound up to rounding.
+    assert entropy.shape == (2, ) and ((entropy > 0) & (entropy <= bound + 1e-4)).all()
 
 
 def test_dino_matching_terms_are_each_image_alone():
