@@ -36,6 +36,9 @@ def small_detr(name):
     model['bbox_head']['num_classes'] = NUM_CLASSES
     torch.manual_seed(0)
     detector = MODELS.build(model)
+    # Some parameters (Deformable DETR's level_embed) are torch.Tensor(...) until
+    # init_weights: uninitialized memory, NaN at times.
+    detector.init_weights()
     # Dropout off, so an image's outputs are the same in a batch and alone; the
     # detector's own flag stays on, for its training-only branches (the two-stage
     # encoder proposals).
@@ -98,8 +101,7 @@ def test_learning_loss_model_entropy_and_features(name):
     # sigmoids, each binary entropy at most log 2.
     bound = (torch.log(torch.tensor(NUM_CLASSES + 1.0)) if name == 'detr' else
              NUM_CLASSES * torch.log(torch.tensor(2.0)))
-    # Near-uniform untrained posteriors sit at the bound up to rounding.
-    assert entropy.shape == (2, ) and ((entropy > 0) & (entropy <= bound + 1e-4)).all()
+    assert entropy.shape == (2, ) and ((entropy > 0) & (entropy <= bound)).all()
 
 
 def test_dino_matching_terms_are_each_image_alone():
