@@ -20,15 +20,6 @@ NUM_KEYPOINTS, HEATMAP = 17, 32
 BRANCHES = (8, 16, 32, 64)
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    # On shared cores torch's second thread waits more than it helps.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope='module')
 def dekr_cfg():
     cfg = get_config(DEKR)

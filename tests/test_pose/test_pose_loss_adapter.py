@@ -24,15 +24,6 @@ CODEC = dict(type='MSRAHeatmap', input_size=(64, 64), heatmap_size=(16, 16),
 SMALL_BACKBONE = dict(num_stacks=2, channels=32, depth=2)
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    # On shared cores torch's second thread waits more than it helps.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope='module')
 def mpii_root(tmp_path_factory):
     return write_mpii(str(tmp_path_factory.mktemp('mpii')), NUM_TRAIN, 1,
