@@ -36,14 +36,19 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
 
     The pool is the config's own ``train_dataloader.dataset`` (single, Concat or
     Repeat datasets); cycle 0 trains on ``initial_size`` random samples. All draws
-    come from the runner's seed and the cycle, never from the rank.
+    come from the runner's seed and the cycle, never from the rank. With
+    ``oracle=dict(type='HumanOracle')`` a person labels instead: the model trains
+    on the work dir's copy of ``train_dataloader.dataset``'s annotation file, the
+    pool is ``unlabeled_dataset``, and after each query the run stops until
+    ``tools/al_import.py`` brings the labels (see :class:`HumanLabels`).
 
     Args:
         runner: The runner.
         dataloader (dict): The train dataloader config; its sampler is replaced by
             :class:`LabeledSubsetSampler`.
         cycles (int): Training cycles. Defaults to 10.
-        initial_size (int): Random samples labeled before cycle 0.
+        initial_size (int): Random samples labeled before cycle 0 (simulation
+            only; required there, refused with ``HumanOracle``).
         query_size (int): Samples labeled before each cycle but the first (K).
             May change on resume; it applies to the queries still to come.
         subset_size (int): Unlabeled samples scored per query (M). Likewise.
@@ -59,6 +64,12 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         key_field (str, optional): Data-info field with stable sample keys.
         curve_metric (str, optional): Metric of ``al_curve.png``; defaults to the
             evaluator's first.
+        oracle (dict, optional): Who labels: ``SimulatedOracle`` (default) or
+            ``HumanOracle``.
+        unlabeled_dataset (dict, optional): The pool of a ``HumanOracle`` run,
+            e.g. a ``CocoDataset`` on ``tools/images_to_coco.py``'s file.
+        allow_partial (bool): With ``HumanOracle``, train although some queried
+            images have no labels yet; they go back to the pool.
         resume (bool): Continue from ``<work_dir>/al_state.json``.
     """
 

@@ -82,10 +82,7 @@ class PoolScorer:
               description: str = 'scoring') -> np.ndarray:
         rank, world_size = get_dist_info()
         positions = list(range(rank, len(pool_indices), world_size))
-        first = self.layout.first_indices
-        sampler = IndexSampler([int(first[pool_indices[p]]) for p in positions])
-        loader = self.runner.build_dataloader(
-            dict(self.dataloader_cfg, dataset=self.dataset, sampler=sampler))
+        loader = self._loader([pool_indices[p] for p in positions])
         model = unwrap(self.runner.model)
         if rank == 0:
             self.runner.logger.info(f'{description}: {len(pool_indices)} samples')
@@ -109,10 +106,7 @@ class PoolScorer:
     def predict(self, pool_indices: Sequence[int]) -> list:
         """The model's own predictions (``test_step`` data samples) for the given
         pool samples, in order; on the calling rank only."""
-        first = self.layout.first_indices
-        loader = self.runner.build_dataloader(dict(
-            self.dataloader_cfg, dataset=self.dataset,
-            sampler=IndexSampler([int(first[i]) for i in pool_indices])))
+        loader = self._loader(pool_indices)
         model = unwrap(self.runner.model)
         model.eval()
         predictions = []
@@ -120,6 +114,13 @@ class PoolScorer:
             for batch in loader:
                 predictions.extend(model.test_step(batch))
         return predictions
+
+    def _loader(self, pool_indices: Sequence[int]):
+        """A dataloader over the given pool samples, in order."""
+        first = self.layout.first_indices
+        sampler = IndexSampler([int(first[i]) for i in pool_indices])
+        return self.runner.build_dataloader(
+            dict(self.dataloader_cfg, dataset=self.dataset, sampler=sampler))
 
     @staticmethod
     def _assemble(gathered, total: int) -> np.ndarray:
