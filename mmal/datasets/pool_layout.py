@@ -39,6 +39,21 @@ def _leaf_groups(dataset) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.zeros(count, int), np.arange(count), np.arange(count)[:, None]
 
 
+def _merge_same_keys(keys: List[str], groups: np.ndarray
+                     ) -> Tuple[List[str], np.ndarray, np.ndarray]:
+    """(distinct keys in order of first appearance, their dataset indices, their
+    distinct samples), merging the rows of ``groups`` that share a key."""
+    position: dict = {}
+    owner = np.array([position.setdefault(key, len(position)) for key in keys])
+    order = np.argsort(owner, kind='stable')
+    counts = np.bincount(owner)
+    sorted_owner = owner[order]
+    slot = np.arange(len(order)) - (np.cumsum(counts) - counts)[sorted_owner]
+    merged = np.full((len(counts), counts.max(), groups.shape[1]), -1)
+    merged[sorted_owner, slot] = groups[order]
+    return list(position), merged.reshape(len(counts), -1), merged[:, :, 0]
+
+
 class PoolLayout:
     """The distinct samples of a training dataset and their stable keys.
 
@@ -55,10 +70,13 @@ class PoolLayout:
         key_root (str, optional): Keys are paths relative to this folder (with
             ``key_field='img_path'``: images keyed by where they are, so a pool
             that grows keeps its keys).
+        merge_same_keys (bool): Samples that share a key become one pool sample
+            (top-down pose keyed by image: the people of one image are labeled
+            together). Otherwise shared keys are an error.
     """
 
     def __init__(self, dataset, key_field: Optional[str] = None,
-                 key_root: Optional[str] = None):
+                 key_root: Optional[str] = None, merge_same_keys: bool = False):
         leaf, local, self.groups = _leaf_groups(dataset)
         if not len(self.groups):
             raise ValueError('The training dataset is empty: check data_root and '
@@ -80,6 +98,11 @@ class PoolLayout:
                     for i in self.first_indices]
         if key_root is not None:
             keys = [osp.relpath(key, key_root).replace(os.sep, '/') for key in keys]
+        # The distinct dataset samples of each pool sample, padded with -1.
+        self.instances: np.ndarray = self.first_indices[:, None]
+        if merge_same_keys:
+            keys, self.groups, self.instances = _merge_same_keys(keys, self.groups)
+            self.first_indices = self.groups[:, 0]
         self.position = dict(zip(keys, range(len(keys))))
         if len(self.position) != len(keys) and leaf.max() > 0:
             # Per-part ids (sample_idx under ConcatDataset) repeat: qualify them.

@@ -73,7 +73,10 @@ class HumanLabels:
         return dict(labeled_cfg, ann_file=osp.abspath(labeled_path(work_dir)))
 
     def pool_layout(self) -> PoolLayout:
-        return PoolLayout(self.pool_dataset, 'img_path', key_root=self.img_root)
+        # Top-down pose lists each person box of an image (a detector's
+        # bbox_file) as a sample: the image, labeled as a whole, is the key.
+        return PoolLayout(self.pool_dataset, 'img_path', key_root=self.img_root,
+                          merge_same_keys=True)
 
     def sync(self, pool: ActivePool) -> None:
         """Count pool images that the labeled set already has (the user's own

@@ -54,13 +54,33 @@ def features(model, inputs, data_samples) -> torch.Tensor:
     return adapter.features(target, inputs, data_samples)
 
 
+# A pool sample of several dataset samples (the people of one image) is as
+# informative as its hardest one, and its features are their mean.
+INSTANCE_REDUCTION = {features: np.add}
+
+
+def reduce_instances(rows: np.ndarray, owner: np.ndarray,
+                     output_fn: OutputFn) -> np.ndarray:
+    """One row per owner from consecutive rows of the same owner."""
+    if len(rows) == 0 or owner[-1] + 1 == len(owner):
+        return rows
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    ufunc = INSTANCE_REDUCTION.get(output_fn, np.maximum)
+    reduced = ufunc.reduceat(rows, starts, axis=0)
+    if ufunc is np.add:
+        counts = np.diff(np.r_[starts, len(rows)])
+        reduced = reduced / counts.reshape((-1, ) + (1, ) * (rows.ndim - 1))
+    return reduced
+
+
 class PoolScorer:
     """Runs a model output function over pool samples, on all ranks.
 
     Reads the samples through their own scoring dataset (the training samples with
     the test pipeline), splits them across ranks without padding, and gathers the
     outputs back in the order asked for, so the result does not depend on the
-    world size.
+    world size. A pool sample made of several dataset samples (the layout's
+    ``instances``) gets one row, see :data:`INSTANCE_REDUCTION`.
 
     Args:
         runner: The mmengine runner.
@@ -82,11 +102,13 @@ class PoolScorer:
               description: str = 'scoring') -> np.ndarray:
         rank, world_size = get_dist_info()
         positions = list(range(rank, len(pool_indices), world_size))
-        loader = self._loader([pool_indices[p] for p in positions])
+        indices, owner = self._instances([pool_indices[p] for p in positions])
+        loader = self._loader(indices)
         model = unwrap(self.runner.model)
+        total = len(self._instances(pool_indices)[0])
         if rank == 0:
             self.runner.logger.info(f'{description}: {len(pool_indices)} samples')
-        progress = ProgressBar(len(pool_indices)) if rank == 0 else None
+        progress = ProgressBar(total) if rank == 0 else None
         model.eval()
         local = []
         with torch.no_grad():
@@ -96,29 +118,42 @@ class PoolScorer:
                 local.append(out.detach().float().cpu().numpy())
                 if progress is not None:
                     progress.update(min(len(out) * world_size,
-                                        len(pool_indices) - progress.completed))
+                                        total - progress.completed))
         if progress is not None:
             print(flush=True)
-        local_array = np.concatenate(local) if local else None
+        local_array = (reduce_instances(np.concatenate(local), owner, output_fn)
+                       if local else None)
         gathered = all_gather_object((positions, local_array))
         return self._assemble(gathered, len(pool_indices))
 
     def predict(self, pool_indices: Sequence[int]) -> list:
         """The model's own predictions (``test_step`` data samples) for the given
-        pool samples, in order; on the calling rank only."""
-        loader = self._loader(pool_indices)
+        pool samples, in order; on the calling rank only. Where the layout merges
+        dataset samples (the people of an image), a list per pool sample."""
+        indices, owner = self._instances(pool_indices)
         model = unwrap(self.runner.model)
         model.eval()
         predictions = []
         with torch.no_grad():
-            for batch in loader:
+            for batch in self._loader(indices):
                 predictions.extend(model.test_step(batch))
-        return predictions
+        if self.layout.instances.shape[1] == 1:
+            return predictions
+        grouped = [[] for _ in pool_indices]
+        for position, prediction in zip(owner, predictions):
+            grouped[position].append(prediction)
+        return grouped
 
-    def _loader(self, pool_indices: Sequence[int]):
-        """A dataloader over the given pool samples, in order."""
-        first = self.layout.first_indices
-        sampler = IndexSampler([int(first[i]) for i in pool_indices])
+    def _instances(self, pool_indices: Sequence[int]):
+        """The dataset samples of the given pool samples, and the position in
+        ``pool_indices`` that each belongs to."""
+        instances = self.layout.instances[np.asarray(pool_indices, dtype=int)]
+        valid = instances >= 0
+        return instances[valid], np.nonzero(valid)[0]
+
+    def _loader(self, dataset_indices: Sequence[int]):
+        """A dataloader over the given scoring-dataset samples, in order."""
+        sampler = IndexSampler([int(i) for i in dataset_indices])
         return self.runner.build_dataloader(
             dict(self.dataloader_cfg, dataset=self.dataset, sampler=sampler))
 

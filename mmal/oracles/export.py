@@ -63,7 +63,7 @@ def prediction_records(task: str, sample, score_thr: float = 0.3) -> List[dict]:
     """Tool-neutral predictions of one image, highest score first.
 
     detection: ``dict(label, score, bbox=[x1, y1, x2, y2])``; pose: ``dict(score,
-    bbox, keypoints=[[x, y], ...], keypoint_scores)`` per person (all persons of a
+    bbox, keypoints=[[x, y] or None, ...], keypoint_scores)`` per person (all persons of a
     list of samples); classification: one ``dict(label, score)``. Instances under
     ``score_thr`` are dropped (pose: persons by their bbox score).
     """
@@ -94,6 +94,19 @@ def prediction_records(task: str, sample, score_thr: float = 0.3) -> List[dict]:
                                 keypoint_scores=[float(s) for s in kscores]))
     records = [r for r in records if r['score'] >= score_thr]
     return sorted(records, key=lambda r: -r['score'])
+
+
+def inside_image(records: List[dict], item: dict) -> List[dict]:
+    """Records whose predicted keypoints outside the image (a top-down model may
+    place them anywhere in its crop) are left out as ``None``: an annotator
+    places them or not, and the import accepts only keypoints inside."""
+    width, height = item['width'], item['height']
+    for record in records:
+        if 'keypoints' in record:
+            record['keypoints'] = [
+                [x, y] if 0 <= x <= width and 0 <= y <= height else None
+                for x, y in record['keypoints']]
+    return records
 
 
 def write_query_csv(path: str, items: Sequence[dict]) -> None:
@@ -133,8 +146,9 @@ def coco_predictions(task: str, items: Sequence[dict], records: Sequence[list],
                            bbox=[x1, y1, x2 - x1, y2 - y1],
                            area=(x2 - x1) * (y2 - y1))
             if task == 'pose':
-                ann['keypoints'] = [v for x, y in pred['keypoints'] for v in (x, y, 2)]
-                ann['num_keypoints'] = len(pred['keypoints'])
+                ann['keypoints'] = [v for point in pred['keypoints']
+                                    for v in ((*point, 2) if point else (0, 0, 0))]
+                ann['num_keypoints'] = sum(1 for point in pred['keypoints'] if point)
                 ann['keypoint_scores'] = pred['keypoint_scores']
             annotations.append(ann)
     return dict(info=dict(description=f'mmal query {query_id}', mmal_query=query_id),
@@ -181,8 +195,11 @@ def labelstudio_result(task: str, pred: dict, names: Sequence[str], width: int,
                                width=_percent(x2 - x1, width),
                                height=_percent(y2 - y1, height), rotation=0,
                                rectanglelabels=[box_name]))]
-    for k, ((x, y), score) in enumerate(zip(pred.get('keypoints', ()),
-                                            pred.get('keypoint_scores', ()))):
+    for k, (point, score) in enumerate(zip(pred.get('keypoints', ()),
+                                           pred.get('keypoint_scores', ()))):
+        if point is None:
+            continue
+        x, y = point
         results.append(dict(
             common, id=f'{region_id}_k{k}', parentID=region_id,
             from_name=LS_KEYPOINT, type='keypointlabels', score=score,
@@ -223,7 +240,8 @@ def write_query_files(query_dir: str, task: str, items: Sequence[dict],
         raise ValueError(f'{len(predictions)} predictions for {len(items)} chosen '
                          'images: give one data sample (or list) per image')
     names = label_names(task, metainfo)
-    records = [prediction_records(task, p, score_thr) for p in predictions]
+    records = [inside_image(prediction_records(task, p, score_thr), item)
+               for p, item in zip(predictions, items)]
     paths = dict(csv=f'{query_dir}/query.csv',
                  coco=f'{query_dir}/coco_predictions.json',
                  labelstudio_tasks=f'{query_dir}/labelstudio_tasks.json',

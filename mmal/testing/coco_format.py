@@ -87,3 +87,79 @@ def write_coco(path: str, image_root: str, classes: Sequence[str],
         json.dump(dict(images=images, annotations=annotations,
                        categories=categories), f)
     return [image['file_name'] for image in images]
+
+
+# COCO's 17 keypoints of a standing person in box units (x right, y down, box
+# height 1, centre 0), in COCO order (nose, eyes, ears, shoulders, elbows, wrists,
+# hips, knees, ankles; left before right).
+PERSON_TEMPLATE = np.array([
+    [0.00, -0.42], [0.03, -0.45], [-0.03, -0.45], [0.06, -0.43], [-0.06, -0.43],
+    [0.15, -0.25], [-0.15, -0.25], [0.22, -0.08], [-0.22, -0.08], [0.25, 0.08],
+    [-0.25, 0.08], [0.08, 0.05], [-0.08, 0.05], [0.09, 0.25], [-0.09, 0.25],
+    [0.10, 0.45], [-0.10, 0.45]
+])
+PERSON_LIMBS = ((5, 7), (7, 9), (6, 8), (8, 10), (5, 6), (5, 11), (6, 12),
+                (11, 12), (11, 13), (13, 15), (12, 14), (14, 16), (0, 5), (0, 6))
+
+
+def draw_people(rng: np.random.Generator, width: int, height: int,
+                count: int) -> tuple:
+    """An image of ``count`` stick figures side by side, whose keypoints are
+    discs of distinct colours; and their keypoints (count, 17, 2) in pixels."""
+    import cv2
+    image = rng.integers(0, 80, size=(height, width, 3)).astype(np.uint8)
+    people = []
+    for n in range(count):
+        size = height * rng.uniform(0.7, 0.85)
+        centre = np.array([(n + 0.5) * width / count, height / 2])
+        centre += rng.uniform(-4, 4, size=2)
+        joints = centre + size * (PERSON_TEMPLATE +
+                                  rng.normal(0, 0.015, PERSON_TEMPLATE.shape))
+        points = np.round(joints).astype(int)
+        for a, b in PERSON_LIMBS:
+            cv2.line(image, tuple(map(int, points[a])), tuple(map(int, points[b])),
+                     (160, 160, 160), 2)
+        for k, point in enumerate(points):
+            cv2.circle(image, tuple(map(int, point)), 2,
+                       (40 + 12 * k, 255 - 12 * k, (97 * k) % 256), -1)
+        people.append(joints)
+    return image, np.array(people)
+
+
+def person_box(keypoints: np.ndarray, width: int, height: int) -> List[float]:
+    """A COCO ``[x, y, w, h]`` box around one person's keypoints, 10% larger."""
+    (x1, y1), (x2, y2) = keypoints.min(0), keypoints.max(0)
+    pad_x, pad_y = 0.1 * (x2 - x1), 0.1 * (y2 - y1)
+    x1, y1 = max(0., x1 - pad_x), max(0., y1 - pad_y)
+    x2, y2 = min(width - 1., x2 + pad_x), min(height - 1., y2 + pad_y)
+    return [round(float(v), 2) for v in (x1, y1, x2 - x1, y2 - y1)]
+
+
+def write_coco_people(image_root: str, folder: str, people_per_image: Sequence[int],
+                      seed: int = 0, size: tuple = (128, 96)) -> dict:
+    """JPEGs of stick figures under ``image_root/folder`` and their COCO keypoints
+    dataset (returned; file names relative to ``image_root``; ``person`` with
+    mmpose's COCO keypoint names)."""
+    import cv2
+    from mmal.testing.human_labels import pose_metainfo
+    names = [pose_metainfo()['keypoint_id2name'][k] for k in range(17)]
+    rng = np.random.default_rng(seed)
+    os.makedirs(osp.join(image_root, folder), exist_ok=True)
+    width, height = size
+    images, annotations = [], []
+    for i, count in enumerate(people_per_image):
+        image, people = draw_people(rng, width, height, count)
+        file_name = f'{folder}/people_{i:03d}.jpg'
+        cv2.imwrite(osp.join(image_root, file_name), image)
+        images.append(dict(id=i + 1, file_name=file_name, width=width,
+                           height=height))
+        for keypoints in people:
+            box = person_box(keypoints, width, height)
+            annotations.append(dict(
+                id=len(annotations) + 1, image_id=i + 1, category_id=1, iscrowd=0,
+                bbox=box, area=box[2] * box[3], num_keypoints=17,
+                keypoints=[round(float(v), 2) for x, y in keypoints
+                           for v in (x, y, 2)]))
+    categories = [dict(id=1, name='person', supercategory='person',
+                       keypoints=names, skeleton=[])]
+    return dict(images=images, annotations=annotations, categories=categories)

@@ -1,0 +1,201 @@
+"""Human rounds for top-down pose: ``tools/al_train.py`` on
+``configs/human/hourglass_folder_lloss.py`` (shrunk: 2 stacks, 64x64 inputs) over a
+folder of images with stick figures, person boxes from a detector's COCO results
+file (``bbox_file``), labels read back by mmpose's ``CocoDataset``."""
+import csv
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+
+from mmal.oracles import labeled_path, missing_keys
+from mmal.testing.al_runs import al_train, read_state, run_tool, write_config
+from mmal.testing.coco_format import write_coco_people
+
+SMALL = """
+codec = dict(type='MSRAHeatmap', input_size=(64, 64), heatmap_size=(16, 16),
+             sigma=1)
+train_pipeline = [
+    dict(type='LoadImage'),
+    dict(type='GetBBoxCenterScale'),
+    dict(type='RandomFlip', direction='horizontal'),
+    dict(type='RandomBBoxTransform', shift_prob=0),
+    dict(type='TopdownAffine', input_size=codec['input_size']),
+    dict(type='GenerateTarget', encoder=codec),
+    dict(type='PackPoseInputs')
+]
+val_pipeline = [
+    dict(type='LoadImage'),
+    dict(type='GetBBoxCenterScale'),
+    dict(type='TopdownAffine', input_size=codec['input_size']),
+    dict(type='PackPoseInputs')
+]
+data_root = '{root}/'
+model = dict(
+    target=dict(backbone=dict(num_stacks=2, channels=32, depth=2),
+                head=dict(num_stages=2, decoder=codec)),
+    taps=['backbone.features.0', 'backbone.features.1'],
+    head=dict(in_channels=[32, 32], mid_channels=16))
+train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
+                        dataset=dict(data_root=data_root, pipeline=train_pipeline))
+val_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
+                      dataset=dict(data_root=data_root, pipeline=val_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'val.json')
+test_evaluator = val_evaluator
+train_cfg = dict(cycles=3, query_size=2, subset_size=6, max_epochs=1,
+                 unlabeled_dataset=dict(
+                     data_root=data_root, pipeline=val_pipeline,
+                     bbox_file=data_root + 'person_boxes.json'))
+"""
+LABELED_PEOPLE = (1, 2, 1)
+# New images: people per image; the last one has no person box (the detector
+# found nobody), so it is not in the pool.
+NEW_PEOPLE = (2, 1, 2, 1, 1)
+NO_BOX = 'new/people_004.jpg'
+
+
+def write_json(path, data):
+    with open(path, 'w') as f:
+        json.dump(data, f)
+    return str(path)
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """The user's folder: labeled people, new images, the image-only COCO file of
+    all of them, and the detector's person boxes (the true people, slightly
+    shifted, plus a weak false box that the config's bbox_score_thr drops)."""
+    root = str(tmp_path / 'my_people')
+    labeled = write_coco_people(root, 'labeled', LABELED_PEOPLE, seed=0)
+    write_json(osp.join(root, 'labeled.json'), labeled)
+    write_json(osp.join(root, 'val.json'), labeled)
+    truth = write_coco_people(root, 'new', NEW_PEOPLE, seed=1)
+    run_tool('images_to_coco.py', root, osp.join(root, 'unlabeled.json'))
+    unlabeled = read_json(osp.join(root, 'unlabeled.json'))
+    image_ids = {image['file_name']: image['id'] for image in unlabeled['images']}
+    detections = []
+    for dataset in (labeled, truth):
+        names = {image['id']: image['file_name'] for image in dataset['images']}
+        for ann in dataset['annotations']:
+            if names[ann['image_id']] == NO_BOX:
+                continue
+            x, y, w, h = ann['bbox']
+            detections.append(dict(image_id=image_ids[names[ann['image_id']]],
+                                   category_id=1, score=0.9,
+                                   bbox=[x + 1, y - 1, w, h]))
+    detections.append(dict(image_id=image_ids['new/people_000.jpg'],
+                           category_id=1, score=0.1, bbox=[0, 0, 20, 20]))
+    write_json(osp.join(root, 'person_boxes.json'), detections)
+    return dict(root=root, truth=truth)
+
+
+def people_of(coco, file_name):
+    image = next(i for i in coco['images'] if i['file_name'] == file_name)
+    return [a for a in coco['annotations'] if a['image_id'] == image['id']]
+
+
+def test_two_pose_rounds(folder, tmp_path):
+    root, truth = folder['root'], folder['truth']
+    config = write_config(str(tmp_path / 'small.py'), 'human/hourglass_folder_lloss.py',
+                          SMALL.format(root=root))
+    work_dir = str(tmp_path / 'work')
+    result = al_train(config, work_dir)
+    assert '--resume' in result.stdout
+    history = read_state(work_dir)['history']
+    # Cycle 0 trained on the user's 4 labeled people.
+    assert [r['num_labeled'] for r in history] == [sum(LABELED_PEOPLE)]
+    assert 'coco/AP' in history[0]['metrics']
+    queried = [q['key'] for q in history[0]['awaiting']['queried']]
+    # Images, not people: the labeled ones and the one without a box never.
+    assert len(queried) == 2 and len(set(queried)) == 2
+    assert all(k.startswith('new/') and k != NO_BOX for k in queried)
+
+    query = osp.join(work_dir, 'queries', 'cycle_0')
+    with open(osp.join(query, 'query.csv')) as f:
+        rows = list(csv.DictReader(f))
+    assert [r['key'] for r in rows] == queried
+    assert float(rows[0]['score']) >= float(rows[1]['score'])
+    assert osp.isfile(osp.join(query, 'contact_sheet.png'))
+    # One pre-annotated person per strong person box; its 17 keypoints are the
+    # model's, in the image's pixels, those it places outside the image left out.
+    predictions = read_json(osp.join(query, 'coco_predictions.json'))
+    for key in queried:
+        people = people_of(predictions, key)
+        assert len(people) == len(people_of(truth, key))
+        for person in people:
+            x, y, v = np.array(person['keypoints']).reshape(17, 3).T
+            placed = v > 0
+            assert person['num_keypoints'] == placed.sum()
+            assert ((x[placed] >= 0) & (x[placed] <= 128)).all()
+            assert ((y[placed] >= 0) & (y[placed] <= 96)).all()
+            assert (x[~placed] == 0).all() and (y[~placed] == 0).all()
+    tasks = read_json(osp.join(query, 'labelstudio_tasks.json'))
+    points = [r for r in tasks[0]['predictions'][0]['result']
+              if r['type'] == 'keypointlabels']
+    assert len(points) == sum(p['num_keypoints']
+                              for p in people_of(predictions, queried[0]))
+
+    # The annotator moves every pre-annotated person onto the truth.
+    for key in queried:
+        for person, true in zip(people_of(predictions, key), people_of(truth, key)):
+            person.update(keypoints=true['keypoints'], bbox=true['bbox'],
+                          num_keypoints=17)
+    labels = write_json(tmp_path / 'labels.json', predictions)
+    run_tool('al_import.py', work_dir, labels)
+    assert missing_keys(work_dir) == []
+
+    al_train(config, work_dir, '--resume')
+    state = read_state(work_dir)
+    new_people = sum(len(people_of(truth, key)) for key in queried)
+    assert [r['num_labeled'] for r in state['history']] == [
+        sum(LABELED_PEOPLE), sum(LABELED_PEOPLE) + new_people]
+    second = [q['key'] for q in state['history'][1]['awaiting']['queried']]
+    assert len(second) == 2 and not set(second) & set(queried)
+    assert NO_BOX not in second
+    labeled = read_json(labeled_path(work_dir))
+    for key in queried:
+        assert [p['keypoints'] for p in people_of(labeled, key)] == [
+            p['keypoints'] for p in people_of(truth, key)]
+
+
+
+def test_pool_samples_are_images_scored_by_their_people(folder):
+    """The pool merges the person boxes of an image into one sample: its score is
+    the highest of its people's, its features their mean."""
+    from mmpose.datasets import CocoDataset
+
+    from mmal.datasets import PoolLayout
+    from mmal.engine.pool_scoring import (features, predicted_loss,
+                                          reduce_instances)
+    root = folder['root']
+    dataset = CocoDataset(data_root=root, ann_file='unlabeled.json',
+                          bbox_file=osp.join(root, 'person_boxes.json'),
+                          data_prefix=dict(img=''), test_mode=True, pipeline=[],
+                          filter_cfg=dict(bbox_score_thr=0.3))
+    layout = PoolLayout(dataset, 'img_path', key_root=root, merge_same_keys=True)
+    people = dict(
+        {f'labeled/people_{i:03d}.jpg': n for i, n in enumerate(LABELED_PEOPLE)},
+        **{f'new/people_{i:03d}.jpg': n for i, n in enumerate(NEW_PEOPLE)})
+    del people[NO_BOX]
+    assert sorted(layout.keys) == sorted(people)
+    for key, row in zip(layout.keys, layout.instances):
+        members = row[row >= 0]
+        assert len(members) == people[key]
+        assert {osp.relpath(dataset.get_data_info(int(i))['img_path'], root)
+                for i in members} == {key}
+    assert sorted(layout.dataset_indices(range(len(layout)))) == list(
+        range(len(dataset)))
+
+    owner = np.array([0, 0, 1, 2, 2, 2])
+    losses = np.array([1., 5., 2., 3., 7., 4.])
+    assert reduce_instances(losses, owner, predicted_loss).tolist() == [5, 2, 7]
+    rows = np.arange(12.).reshape(6, 2)
+    assert reduce_instances(rows, owner, features).tolist() == [[1, 2], [4, 5],
+                                                                [8, 9]]
