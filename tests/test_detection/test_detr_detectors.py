@@ -16,7 +16,7 @@ CONFIGS = {
     'dab_detr': 'dab_detr/dab-detr_r50_8xb2-50e_coco.py',
     'dino': 'dino/dino-4scale_r50_8xb2-12e_coco.py',
 }
-# DINO's per-image loss is not the image's alone (see the last test).
+# DINO draws its denoising queries for the batch: tested given them (below).
 ALONE = [name for name in CONFIGS if name != 'dino']
 NUM_CLASSES = 5
 
@@ -104,29 +104,97 @@ def test_learning_loss_model_entropy_and_features(name):
     assert entropy.shape == (2, ) and ((entropy > 0) & (entropy <= bound)).all()
 
 
-def test_dino_matching_terms_are_each_image_alone():
-    """DINO's denoising queries are made for the batch (groups from its largest box
-    count, random noise): only the matching and encoder terms can equal the image's
-    alone. The self-attention mask keeps the matching queries from seeing the
-    denoising ones, so those terms must."""
+class ReplayedDenoising(torch.nn.Module):
+    """DINO's real ``CdnQueryGenerator``, its first output recorded and then
+    replayed: the whole of it, or while ``image`` is set that image's slice of
+    the denoising queries, with the batch's attention mask and ``dn_meta``."""
+
+    def __init__(self, generator):
+        super().__init__()
+        self.generator = generator
+        # DINO's decoder reads it (to keep it in the graph).
+        self.label_embedding = generator.label_embedding
+        self.recorded, self.image = None, None
+
+    def forward(self, samples):
+        if self.recorded is None:
+            self.recorded = self.generator(samples)
+        if self.image is None:
+            return self.recorded
+        label, bbox, mask, meta = self.recorded
+        return label[self.image:self.image + 1], bbox[self.image:self.image + 1], \
+            mask, meta
+
+
+def dino_with_replay(num_items):
+    """DINO, a batch, the adapter's losses on it, and each image's loss alone
+    given the batch's denoising queries (its slice), as loss dicts."""
     from mmal.models.adapters.base import record_method
     from mmal.models.adapters.detection import detr_image_arguments
     detector = small_detr('dino')
-    inputs, samples = demo_batch(detector, [1, 4])
+    replay = detector.dn_query_generator = ReplayedDenoising(
+        detector.dn_query_generator)
+    inputs, samples = demo_batch(detector, num_items)
     head = detector.bbox_head
     with torch.no_grad():
-        with record_method(head, 'loss_by_feat') as calls:
-            batch_losses = detector.loss(inputs, samples)
-        adapter_losses, per_image = build_loss_adapter(detector).loss(
+        losses, per_image = build_loss_adapter(detector).loss(
             detector, inputs, samples)
+        # The adapter's own recording cannot be nested: record the batch again,
+        # with the same dn queries, for the per-image terms.
+        with record_method(head, 'loss_by_feat') as calls:
+            detector.loss(inputs, samples)
+        mine = [head.loss_by_feat(**detr_image_arguments(calls[0][0], i, 2))
+                for i in range(2)]
+        alone = []
         for i in range(2):
-            mine = head.loss_by_feat(**detr_image_arguments(calls[0][0], i, 2))
-            alone = detector.loss(inputs[i:i + 1], samples[i:i + 1])
-            matching = [key for key in alone if 'dn_' not in key]
-            assert 'enc_loss_cls' in matching and 'd0.loss_cls' in matching
-            for key in matching:
-                assert mine[key].item() == pytest.approx(alone[key].item(),
-                                                         rel=1e-4, abs=1e-6), key
-            assert mine['dn_loss_cls'] > 0
-    assert set(batch_losses) == set(adapter_losses)
-    assert per_image.shape == (2, ) and torch.isfinite(per_image).all()
+            replay.image = i
+            alone.append(detector.loss(inputs[i:i + 1], samples[i:i + 1]))
+    return detector, samples, replay.recorded, losses, per_image, mine, alone
+
+
+def assert_each_image_alone(detector, losses, per_image, mine, alone):
+    assert set(losses) == set(alone[0])
+    assert {'enc_loss_cls', 'd0.loss_cls', 'dn_loss_cls', 'd0.dn_loss_iou'
+            } <= set(losses)
+    for i in range(2):
+        for key in alone[i]:
+            assert mine[i][key].item() == pytest.approx(
+                alone[i][key].item(), rel=1e-4, abs=1e-6), (i, key)
+        assert per_image[i].item() == pytest.approx(
+            detector.parse_losses(alone[i])[0].item(), rel=1e-4)
+
+
+def test_dino_per_image_losses_are_each_image_alone_given_its_dn_queries():
+    """DINO draws its denoising (dn) queries for the batch (random noise), so the
+    claim is: given the same dn queries, an image's per-image loss, every term,
+    is its loss alone. Same box count: the image alone has the batch's group
+    layout, no padding."""
+    detector, samples, (_, _, _, dn_meta), losses, per_image, mine, alone = \
+        dino_with_replay([3, 3])
+    assert_each_image_alone(detector, losses, per_image, mine, alone)
+    # The batch's group count is the one mmdet would use for the image alone.
+    assert dn_meta['num_denoising_groups'] == \
+        detector.dn_query_generator.generator.get_num_groups(3)
+
+
+def test_dino_different_box_counts_image_keeps_its_padded_dn_queries():
+    """Box counts 1 and 4: the batch has groups of 2 x 4 dn queries, image 0's
+    are 1 real positive, 1 real negative and 3 + 3 zero-padded ones. Its per-image
+    loss is still its loss alone given that slice, padding included; drawn alone
+    it would get 100 // 1 groups and no padding instead."""
+    detector, samples, (labels, _, _, dn_meta), losses, per_image, mine, alone = \
+        dino_with_replay([1, 4])
+    assert_each_image_alone(detector, losses, per_image, mine, alone)
+    groups = dn_meta['num_denoising_groups']
+    assert groups == 100 // 4 and dn_meta['num_denoising_queries'] == groups * 8
+    padded = labels[0].abs().sum(dim=1) == 0
+    assert padded.sum() == groups * 6 and not labels[1].abs().sum(dim=1).eq(0).any()
+    # mmdet's dn targets for the padded queries: background, label weight 1, no
+    # box weight; so they count in the image's dn_loss_cls only, as in the batch.
+    # (They also attend to its real dn queries: the mask only separates groups.)
+    head = detector.bbox_head
+    targets, weights, _, box_weights, pos, _ = head.get_dn_targets(
+        [samples[0].gt_instances], [samples[0].metainfo], dn_meta)
+    assert pos == groups
+    assert (targets[0][padded] == NUM_CLASSES).all() and weights[0][padded].eq(1).all()
+    assert box_weights[0][padded].eq(0).all()

@@ -274,7 +274,7 @@ def as_list(heads):
 @LOSS_ADAPTERS.register_module(name='DetectionTransformer')
 class DetectionTransformerLossAdapter(BaseLossAdapter):
     """mmdet ``DetectionTransformer`` (DETR, Deformable DETR, Conditional DETR,
-    DAB-DETR; DINO, see below).
+    DAB-DETR, DINO).
 
     The training objective is mmdet's loss dict, unchanged. mmdet matches every
     image's queries to its boxes (Hungarian matching) and then divides the batch's
@@ -287,12 +287,17 @@ class DetectionTransformerLossAdapter(BaseLossAdapter):
     ``num_total_pos`` across GPUs (``reduce_mean``), once per image here too, which
     under several GPUs would mix the ranks' counts: keep scoring to one GPU.
 
-    DINO is a ``DetectionTransformer`` too, but its denoising queries are made for
-    the whole batch (their group count follows the batch's largest box count, their
-    noise is random). Its per-image loss here has the image's own matching and
-    encoder terms (tested equal to the image's alone) plus the denoising terms of
-    the image's share of the batch's denoising queries, normalised by its own
-    count; so the total is not the loss of the image alone.
+    DINO: its denoising (dn) queries are drawn for the whole batch (group count
+    from the batch's largest box count, random noise) and sit in front of the
+    matching queries in the decoder outputs, so the image's slice holds its own dn
+    queries; replayed with the batch's ``dn_meta``, its dn targets are its own
+    boxes and its dn terms are normalised by its own positives. The per-image loss,
+    every term, is the image's loss alone given the same dn queries (its slice of
+    the batch's, the batch's attention mask; tested). With fewer boxes than the
+    batch's largest count, that slice has zero-padded dn queries: mmdet makes them
+    background targets (in ``dn_loss_cls``, no box terms) and they attend to the
+    image's real dn queries, as in the batch. A fresh draw for the image alone
+    would have its own group count and no padding, and other noise.
 
     ``entropy``: the class posterior of each query of the last decoder layer
     (per-class sigmoids, binary entropies summed, for focal-loss heads; softmax with
