@@ -1,5 +1,7 @@
-"""Per-sample losses, entropy and features of mmpose's bottom-up DEKR, on images run
-through DEKR's own training pipeline (SPR targets) with 2 and 1 people."""
+"""Per-sample losses, entropy and features of mmpose's bottom-up DEKR and associative
+embedding (AE), on images with 2 and 1 people run through DEKR's own training
+pipeline (SPR targets for DEKR, AE's codec for AE, whose config has no training
+pipeline)."""
 import copy
 import math
 
@@ -11,9 +13,15 @@ from mmengine.hub import get_config
 from mmengine.registry import init_default_scope
 
 import mmal.models.adapters.pose  # noqa: F401  (registers the pose adapters)
+from mmal.engine.pool_scoring import entropy, predicted_loss
 from mmal.models import LearningLossModel, build_loss_adapter
+from mmal.models.adapters.pose import image_keypoint_weights
+from mmal.strategies import EntropyStrategy, LearningLossStrategy
+from mmal.strategies.base import Candidates
 
 DEKR = 'mmpose::body_2d_keypoint/dekr/coco/dekr_hrnet-w32_8xb10-140e_coco-512x512.py'
+AE = ('mmpose::body_2d_keypoint/associative_embedding/coco/'
+      'ae_hrnet-w32_8xb24-300e_coco-512x512.py')
 PEOPLE = (2, 1)
 NUM_KEYPOINTS, HEATMAP = 17, 32
 # HRNet's four stages with one block each and narrow branches.
@@ -30,16 +38,20 @@ def dekr_cfg():
     return cfg
 
 
-def dekr_model(cfg, **head):
-    from mmpose.registry import MODELS
-    init_default_scope('mmpose')
-    model = cfg.model.to_dict()
-    extra = model['backbone']['extra']
+def shrink_hrnet(backbone: dict) -> None:
+    extra = backbone['extra']
     for stage in range(1, 5):
         extra[f'stage{stage}'].update(num_modules=1, num_blocks=(1, ) * stage,
                                       num_channels=BRANCHES[:stage])
     extra['stage1']['num_channels'] = (16, )
-    model['backbone']['init_cfg'] = None
+    backbone['init_cfg'] = None
+
+
+def dekr_model(cfg, **head):
+    from mmpose.registry import MODELS
+    init_default_scope('mmpose')
+    model = cfg.model.to_dict()
+    shrink_hrnet(model['backbone'])
     # No rescore net: its weights are COCO's pretrained ones (the config says to
     # drop it for other data); the loss does not use it.
     model['head'].update(in_channels=sum(BRANCHES), decoder=cfg.codec,
@@ -70,27 +82,37 @@ def person_info(index: int, num_people: int, rng) -> dict:
         flip_indices=list(range(NUM_KEYPOINTS)), dataset_name='coco')
 
 
-@pytest.fixture(scope='module')
-def dekr_batch(dekr_cfg):
+def training_pipeline(steps, codec, before_pack=()) -> Compose:
+    """A config's training pipeline at the codec's input size, without the random
+    flip (COCO's flip indices would need COCO's keypoint names)."""
     init_default_scope('mmpose')
     import mmpose.datasets  # noqa: F401  (registers the transforms)
-    # The config's training pipeline at 128x128, without the random flip (COCO's
-    # flip indices would need COCO's keypoint names).
-    steps = []
-    for step in dekr_cfg.train_pipeline:
+    kept = []
+    for step in steps:
         step = step.to_dict()
         if step['type'] == 'RandomFlip':
             continue
         # The config's steps hold copies of its codec, made when it was read.
         if step['type'] == 'BottomupRandomAffine':
-            step['input_size'] = dekr_cfg.codec['input_size']
+            step['input_size'] = codec['input_size']
         if step['type'] == 'GenerateTarget':
-            step['encoder'] = dekr_cfg.codec.to_dict()
-        steps.append(step)
-    pipeline = Compose(steps)
+            step['encoder'] = codec.to_dict()
+        if step['type'] == 'PackPoseInputs':
+            kept.extend(before_pack)
+        kept.append(step)
+    return Compose(kept)
+
+
+def generated_batch(pipeline, people=PEOPLE) -> dict:
     rng = np.random.default_rng(0)
     return pseudo_collate([pipeline(person_info(i, n, rng))
-                           for i, n in enumerate(PEOPLE)])
+                           for i, n in enumerate(people)])
+
+
+@pytest.fixture(scope='module')
+def dekr_batch(dekr_cfg):
+    return generated_batch(
+        training_pipeline(dekr_cfg.train_pipeline, dekr_cfg.codec))
 
 
 def preprocess(model, batch, training=True):
@@ -166,3 +188,155 @@ def test_learning_loss_model_on_dekr(dekr_cfg, dekr_batch):
     uniform = math.log(HEATMAP * HEATMAP)
     assert (entropy < uniform).all()
     torch.testing.assert_close(flat, torch.full((len(PEOPLE), ), uniform))
+
+
+@pytest.fixture(scope='module')
+def ae_cfg():
+    cfg = get_config(AE)
+    cfg.codec.update(input_size=(128, 128), heatmap_size=(HEATMAP, HEATMAP))
+    return cfg
+
+
+def ae_model(cfg):
+    from mmpose.registry import MODELS
+    init_default_scope('mmpose')
+    model = cfg.model.to_dict()
+    shrink_hrnet(model['backbone'])
+    # AE's head reads HRNet's highest-resolution branch only.
+    model['head'].update(in_channels=BRANCHES[0], decoder=dict(
+        cfg.codec, heatmap_size=cfg.codec['input_size']))
+    torch.manual_seed(0)
+    return MODELS.build(model)
+
+
+def pack_keypoint_indices(results: dict) -> dict:
+    # The AE codec encodes keypoint_indices, but PackPoseInputs' default label
+    # table leaves them out; its results-level table overrides that default.
+    from mmpose.datasets.transforms import PackPoseInputs
+    results['label_mapping_table'] = dict(PackPoseInputs.label_mapping_table,
+                                          keypoint_indices='keypoint_indices')
+    return results
+
+
+def ae_batch(dekr_cfg, ae_cfg, people=PEOPLE):
+    return generated_batch(
+        training_pipeline(dekr_cfg.train_pipeline, ae_cfg.codec,
+                          before_pack=[pack_keypoint_indices]), people)
+
+
+def loss_terms(model, inputs, samples):
+    """Per-image heatmap terms and tag (pull + push) terms, each alone."""
+    adapter = build_loss_adapter(model)
+    loss_module = model.head.loss_module
+    terms = []
+    for silenced in (loss_module.tag_loss, loss_module.keypoint_loss):
+        weight, silenced.loss_weight = silenced.loss_weight, 0.0
+        terms.append(adapter.loss(model, inputs, samples)[1])
+        silenced.loss_weight = weight
+    return terms
+
+
+def test_image_keypoint_weights_are_largest_over_people():
+    people = torch.tensor([[1., 0., 0.], [0., 1., 0.]])
+    torch.testing.assert_close(image_keypoint_weights(people, 3),
+                               torch.tensor([1., 1., 0.]))
+    torch.testing.assert_close(image_keypoint_weights(people[:0], 3),
+                               torch.zeros(3))
+
+
+def test_ae_per_sample_losses_are_each_image_alone(dekr_cfg, ae_cfg):
+    model = ae_model(ae_cfg)
+    model.eval()  # running batch-norm statistics: images do not mix
+    inputs, samples = preprocess(model, ae_batch(dekr_cfg, ae_cfg))
+    adapter = build_loss_adapter(model)
+    with torch.no_grad():
+        losses, per_sample = adapter.loss(model, inputs, samples)
+        alone = torch.stack([
+            model.parse_losses(
+                adapter.loss(model, inputs[i:i + 1], samples[i:i + 1])[0])[0]
+            for i in range(len(PEOPLE))])
+        one_person = PEOPLE.index(1)
+        mmpose_alone = model.parse_losses(model.loss(
+            inputs[one_person:one_person + 1],
+            samples[one_person:one_person + 1]))[0]
+        # mmpose's own loss concatenates the people's keypoint weights where it
+        # needs one row per image: it fails on this batch.
+        with pytest.raises(AssertionError, match='mismatched shapes'):
+            model.loss(inputs, samples)
+    assert set(losses) == {'loss_kpt', 'loss_pull', 'loss_push'}
+    torch.testing.assert_close(per_sample, alone, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(per_sample[one_person], mmpose_alone)
+    assert (per_sample > 0).all() and per_sample.std() > 0
+
+
+def test_ae_loss_dict_is_mmposes_with_one_person_per_image(dekr_cfg, ae_cfg):
+    model = ae_model(ae_cfg)
+    model.eval()
+    inputs, samples = preprocess(model, ae_batch(dekr_cfg, ae_cfg, people=(1, 1)))
+    with torch.no_grad():
+        losses, _ = build_loss_adapter(model).loss(model, inputs, samples)
+        mmpose_losses = model.loss(inputs, samples)
+    assert set(losses) == set(mmpose_losses)
+    for key, value in mmpose_losses.items():
+        torch.testing.assert_close(losses[key], value)
+
+
+def test_ae_batch_loss_is_mean_heatmap_plus_summed_tag_terms(dekr_cfg, ae_cfg):
+    model = ae_model(ae_cfg)
+    model.eval()
+    inputs, samples = preprocess(model, ae_batch(dekr_cfg, ae_cfg))
+    with torch.no_grad():
+        losses, per_sample = build_loss_adapter(model).loss(model, inputs, samples)
+        heatmap, tag = loss_terms(model, inputs, samples)
+    assert (heatmap > 0).all() and (tag > 0).all()
+    torch.testing.assert_close(per_sample, heatmap + tag)
+    # KeypointMSELoss averages the images; AssociativeEmbeddingLoss sums them.
+    torch.testing.assert_close(losses['loss_kpt'], heatmap.mean())
+    torch.testing.assert_close(losses['loss_pull'] + losses['loss_push'], tag.sum())
+
+
+def test_learning_loss_model_on_ae(dekr_cfg, ae_cfg):
+    model = LearningLossModel(
+        target=ae_model(ae_cfg),
+        taps=['backbone.layer1', 'backbone:0'],
+        # layer1: HRNet's stem bottleneck (16 x 4 channels); then the head's input.
+        head=dict(in_channels=[64, BRANCHES[0]], mid_channels=16),
+        loss_weight=1e-2)
+    batch = ae_batch(dekr_cfg, ae_cfg)
+    model.train()
+    inputs, samples = preprocess(model, batch)
+    losses = model(inputs, samples, mode='loss')
+    assert set(losses) == {'loss_kpt', 'loss_pull', 'loss_push', 'loss_lpm'}
+    assert torch.isfinite(losses['loss_lpm'])
+    losses['loss_lpm'].backward()
+    assert model.loss_predictor.fc.weight.grad.abs().sum() > 0
+
+    model.eval()
+    inputs, samples = preprocess(model, batch, training=False)
+    adapter = model.adapter
+    with torch.no_grad():
+        scores = dict(predicted_loss=predicted_loss(model, inputs, samples),
+                      entropy=entropy(model, inputs, samples))
+        features = adapter.features(model.target, inputs, samples)
+        # Zeroed last layer: every keypoint heatmap is flat.
+        for param in model.target.head.final_layer.parameters():
+            param.zero_()
+        flat = adapter.entropy(model.target, inputs, samples)
+    for score in scores.values():
+        assert score.shape == (len(PEOPLE), ) and torch.isfinite(score).all()
+    # The head's input, HRNet's highest-resolution branch.
+    assert features.shape == (len(PEOPLE), BRANCHES[0])
+    uniform = math.log(HEATMAP * HEATMAP)
+    assert (scores['entropy'] < uniform).all()
+    torch.testing.assert_close(flat, torch.full((len(PEOPLE), ), uniform))
+
+    keys = [f'image_{i}' for i in range(len(PEOPLE))]
+    candidates = Candidates.from_arrays(
+        keys, **{name: score.numpy() for name, score in scores.items()})
+    LearningLossStrategy().check_model(model)
+    rng = np.random.default_rng(0)
+    for strategy, name in ((EntropyStrategy(), 'entropy'),
+                           (LearningLossStrategy(), 'predicted_loss')):
+        chosen, chosen_scores = strategy.select(candidates, 1, rng)
+        assert chosen == [keys[int(scores[name].argmax())]]
+        assert chosen_scores == pytest.approx([float(scores[name].max())])

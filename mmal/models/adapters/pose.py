@@ -76,20 +76,8 @@ class TopdownHeatmapLossAdapter(BaseLossAdapter):
                                'loss_module; cannot compute per-sample losses')
         batch_size = inputs.shape[0]
         per_sample = inputs.new_zeros(batch_size)
-        # Ranking targets are detached anyway: no graph for the repeated calls.
-        with torch.no_grad():
-            for module, (args, kwargs, _) in calls:
-                for i in range(batch_size):
-                    value = module(
-                        *(select_sample(arg, i, batch_size) for arg in args),
-                        **{key: select_sample(arg, i, batch_size)
-                           for key, arg in kwargs.items()})
-                    if value.numel() != 1:
-                        raise RuntimeError(
-                            f'{type(module).__name__} returned shape '
-                            f'{tuple(value.shape)} for one sample; the pose loss '
-                            'adapter needs losses that reduce to a scalar')
-                    per_sample[i] += value.reshape(())
+        for module, (args, kwargs, _) in calls:
+            per_sample += per_sample_calls(module, args, kwargs, batch_size)
         return losses, per_sample
 
     def features(self, model, inputs, data_samples):
@@ -117,6 +105,25 @@ class TopdownHeatmapLossAdapter(BaseLossAdapter):
             '(heatmaps, SimCC vectors or RLE sigmas); entropy is not defined')
 
 
+@torch.no_grad()  # ranking targets are detached anyway: no graph for the repeats
+def per_sample_calls(module: nn.Module, args, kwargs, batch_size: int
+                     ) -> torch.Tensor:
+    """``module`` called again on each sample's slice of its batch-first
+    arguments: the per-sample values (B,)."""
+    values = []
+    for i in range(batch_size):
+        value = module(*(select_sample(arg, i, batch_size) for arg in args),
+                       **{key: select_sample(arg, i, batch_size)
+                          for key, arg in kwargs.items()})
+        if value.numel() != 1:
+            raise RuntimeError(
+                f'{type(module).__name__} returned shape {tuple(value.shape)} for '
+                'one sample; the pose loss adapter needs losses that reduce to a '
+                'scalar')
+        values.append(value.reshape(()))
+    return torch.stack(values)
+
+
 def distribution_entropy(logits: torch.Tensor) -> torch.Tensor:
     """Entropy of ``softmax(logits)`` over the last dimension, (B, K)."""
     log_probs = logits.float().log_softmax(dim=-1)
@@ -136,27 +143,99 @@ def error_density_entropy(raw_sigma: torch.Tensor, loss_module) -> torch.Tensor:
 
 @LOSS_ADAPTERS.register_module(name='BottomupPoseEstimator')
 class BottomupPoseLossAdapter(TopdownHeatmapLossAdapter):
-    """mmpose ``BottomupPoseEstimator`` with ``DEKRHead``.
+    """mmpose ``BottomupPoseEstimator`` with ``DEKRHead`` or
+    ``AssociativeEmbeddingHead``.
 
-    Target loss: as for top-down, each recorded loss-module call (DEKR: heatmap and
-    displacement) is repeated on the sample's slice and the terms are summed, so a
-    sample's target loss is its own loss computed alone. ``KeypointMSELoss`` takes a
-    mean, so the batch's ``loss/heatmap`` is the mean of the per-sample terms.
-    ``SoftWeightSmoothL1Loss`` with ``supervise_empty=False`` (DEKR's setting)
-    divides by the number of supervised displacement entries in the whole batch; the
-    per-sample term divides by the sample's own count instead (the batch term is the
-    count-weighted mean of the per-sample terms).
+    DEKR's target loss: as for top-down, each recorded loss-module call (heatmap
+    and displacement) is repeated on the sample's slice and the terms are summed,
+    so a sample's target loss is its own loss computed alone. ``KeypointMSELoss``
+    takes a mean, so the batch's ``loss/heatmap`` is the mean of the per-sample
+    terms. ``SoftWeightSmoothL1Loss`` with ``supervise_empty=False`` (DEKR's
+    setting) divides by the number of supervised displacement entries in the whole
+    batch; the per-sample term divides by the sample's own count instead (the batch
+    term is the count-weighted mean of the per-sample terms).
+
+    Associative embedding: see :meth:`associative_embedding_loss`.
 
     ``entropy``: the spatial softmax entropy of the top-down adapter on the head's
     keypoint heatmaps (the first ``num_keypoints`` channels; DEKR's root heatmap
-    is left out), averaged over keypoints. A bottom-up heatmap has a peak per
-    person, so several people spread it as uncertainty does.
+    and AE's tag maps are left out), averaged over keypoints. A bottom-up heatmap
+    has a peak per person, so several people spread it as uncertainty does.
 
     ``features``: the last output of ``extract_feat``, average pooled (for DEKR the
-    neck's concatenation of all HRNet branches).
+    neck's concatenation of all HRNet branches, for AE HRNet's highest-resolution
+    branch).
     """
+
+    def loss(self, model, inputs, data_samples):
+        from mmpose.models.heads import AssociativeEmbeddingHead
+        if isinstance(model.head, AssociativeEmbeddingHead):
+            return self.associative_embedding_loss(model, inputs, data_samples)
+        return super().loss(model, inputs, data_samples)
+
+    @staticmethod
+    def associative_embedding_loss(model, inputs, data_samples):
+        """``AssociativeEmbeddingHead.loss`` with one keypoint weight per image and
+        keypoint, and each image's terms alone.
+
+        mmpose 1.3's head concatenates the per-person keypoint weights (people x K)
+        where its ``KeypointMSELoss`` needs one row per image (B x K), so it fails
+        unless every image holds exactly one person. Here an image's weight for
+        keypoint k is its largest over the image's people (1 when anyone's keypoint
+        k is labelled and inside the heatmap); with one person per image that is
+        mmpose's weight, and the loss dict is mmpose's. A sample's target loss is
+        its heatmap term plus its tag pull and push terms, mmpose's loss modules
+        run on the image alone (pull divided by its people, push by its pairs).
+        The batch's ``loss_kpt`` is the mean of the per-image heatmap terms;
+        ``AssociativeEmbeddingLoss`` sums its images, so ``loss_pull + loss_push``
+        is the sum of the per-image tag terms.
+
+        The samples need ``gt_instance_labels.keypoint_indices``, which the AE
+        codec encodes but ``PackPoseInputs`` packs only when the results'
+        ``label_mapping_table`` names it.
+        """
+        head = model.head
+        heatmaps, tags = head.forward(model.extract_feat(inputs))
+        if not head.tag_per_keypoint:
+            tags = tags.repeat((1, head.num_keypoints, 1, 1))
+        labels = [sample.gt_instance_labels for sample in data_samples]
+        if not all('keypoint_indices' in label for label in labels):
+            raise KeyError(
+                'AssociativeEmbeddingHead needs gt_instance_labels.keypoint_indices; '
+                "add keypoint_indices to PackPoseInputs' label_mapping_table (the "
+                "results' 'label_mapping_table' key) in the training pipeline")
+        indices = [label.keypoint_indices for label in labels]
+        keypoint_args = (
+            heatmaps,
+            torch.stack([sample.gt_fields.heatmaps for sample in data_samples]),
+            torch.stack([image_keypoint_weights(label.keypoint_weights,
+                                                head.num_keypoints)
+                         for label in labels]),
+            torch.stack([sample.gt_fields.heatmap_mask
+                         for sample in data_samples]))
+        keypoint_loss = head.loss_module.keypoint_loss
+        tag_loss = head.loss_module.tag_loss
+        loss_pull, loss_push = tag_loss(tags, indices)
+        losses = dict(loss_kpt=keypoint_loss(*keypoint_args), loss_pull=loss_pull,
+                      loss_push=loss_push)
+        batch_size = inputs.shape[0]
+        per_sample = per_sample_calls(keypoint_loss, keypoint_args, {}, batch_size)
+        with torch.no_grad():
+            for i in range(batch_size):
+                pull, push = tag_loss(tags[i:i + 1], indices[i:i + 1])
+                per_sample[i] += pull + push
+        return losses, per_sample
 
     def entropy(self, model, inputs, data_samples):
         heatmaps = model.head(model.extract_feat(inputs))[0]
         keypoint_heatmaps = heatmaps[:, :model.head.num_keypoints]
         return distribution_entropy(keypoint_heatmaps.flatten(2)).mean(dim=1)
+
+
+def image_keypoint_weights(person_weights: torch.Tensor, num_keypoints: int
+                           ) -> torch.Tensor:
+    """One weight per keypoint (K,) for an image from its people's (N, K): the
+    largest; 0 for an image without people."""
+    if len(person_weights) == 0:
+        return person_weights.new_zeros(num_keypoints)
+    return person_weights.amax(dim=0)
