@@ -199,3 +199,46 @@ def test_pool_samples_are_images_scored_by_their_people(folder):
     rows = np.arange(12.).reshape(6, 2)
     assert reduce_instances(rows, owner, features).tolist() == [[1, 2], [4, 5],
                                                                 [8, 9]]
+
+
+def test_detect_people_writes_the_bbox_file_mmpose_reads(folder, tmp_path):
+    """tools/detect_people.py with a real RTMDet-tiny (random weights saved as a
+    checkpoint with COCO's classes, as a user's trained detector would be)."""
+    import torch
+    from mmdet.apis import init_detector
+    from mmdet.evaluation import get_classes
+    from mmpose.datasets import CocoDataset
+    root = folder['root']
+    config = tmp_path / 'rtmdet.py'
+    config.write_text("_base_ = 'mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py'\n")
+    detector = init_detector(str(config), None, device='cpu')
+    # Random box distances are mostly zero (ReLU), boxes mmdet drops, and random
+    # classes are rarely 'person': biases give it boxes of some size, people.
+    with torch.no_grad():
+        for reg, cls in zip(detector.bbox_head.rtm_reg, detector.bbox_head.rtm_cls):
+            reg.bias.fill_(2.0)
+            cls.bias[0] += 5.0
+    checkpoint = str(tmp_path / 'rtmdet.pth')
+    torch.save(dict(state_dict=detector.state_dict(), meta=dict(
+        dataset_meta=dict(classes=get_classes('coco')))), checkpoint)
+    out = str(tmp_path / 'person_boxes.json')
+    unlabeled = osp.join(root, 'unlabeled.json')
+    # Random weights: every box scores low, so keep them all.
+    run_tool('detect_people.py', str(config), checkpoint, root, unlabeled, out,
+             '--score-thr', '0', '--device', 'cpu')
+    boxes = read_json(out)
+    image_ids = {image['id'] for image in read_json(unlabeled)['images']}
+    assert boxes and {b['image_id'] for b in boxes} <= image_ids
+    assert {b['category_id'] for b in boxes} == {1}
+    assert all(b['bbox'][2] > 0 and b['bbox'][3] > 0 and 0 <= b['score'] <= 1
+               for b in boxes)
+    dataset = CocoDataset(data_root=root, ann_file='unlabeled.json', bbox_file=out,
+                          data_prefix=dict(img=''), test_mode=True, pipeline=[])
+    assert len(dataset) == len(boxes)
+
+    wrong = run_tool('detect_people.py', str(config), checkpoint, root, unlabeled,
+                     str(tmp_path / 'none.json'), '--class-name', 'persons',
+                     '--device', 'cpu', check=False)
+    assert wrong.returncode == 1
+    assert "no class 'persons'" in wrong.stderr and "'person'" in wrong.stderr
+    assert not osp.exists(tmp_path / 'none.json')
