@@ -9,6 +9,31 @@ from typing import Optional
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+# The hourglass configs shrunk for CPU: 2 stacks of 32 channels, 64x64 inputs,
+# 16x16 heatmaps; append it to a derived config and use its pipelines.
+SMALL_HOURGLASS = """
+codec = dict(type='MSRAHeatmap', input_size=(64, 64), heatmap_size=(16, 16),
+             sigma=1)
+small_target = dict(
+    backbone=dict(num_stacks=2, channels=32, depth=2),
+    head=dict(num_stages=2, decoder=codec))
+train_pipeline = [
+    dict(type='LoadImage'),
+    dict(type='GetBBoxCenterScale'),
+    dict(type='RandomFlip', direction='horizontal'),
+    dict(type='RandomBBoxTransform', shift_prob=0),
+    dict(type='TopdownAffine', input_size=codec['input_size']),
+    dict(type='GenerateTarget', encoder=codec),
+    dict(type='PackPoseInputs')
+]
+val_pipeline = [
+    dict(type='LoadImage'),
+    dict(type='GetBBoxCenterScale'),
+    dict(type='TopdownAffine', input_size=codec['input_size']),
+    dict(type='PackPoseInputs')
+]
+"""
+
 
 def write_config(path: str, base: str, body: str) -> str:
     """A config that inherits ``configs/<base>`` and overrides ``body``."""

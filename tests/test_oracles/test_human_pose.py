@@ -10,31 +10,14 @@ import numpy as np
 import pytest
 
 from mmal.oracles import labeled_path, missing_keys
-from mmal.testing.al_runs import al_train, read_state, run_tool, write_config
+from mmal.testing.al_runs import (SMALL_HOURGLASS, al_train, read_state, run_tool,
+                                  write_config)
 from mmal.testing.coco_format import write_coco_people
 
-SMALL = """
-codec = dict(type='MSRAHeatmap', input_size=(64, 64), heatmap_size=(16, 16),
-             sigma=1)
-train_pipeline = [
-    dict(type='LoadImage'),
-    dict(type='GetBBoxCenterScale'),
-    dict(type='RandomFlip', direction='horizontal'),
-    dict(type='RandomBBoxTransform', shift_prob=0),
-    dict(type='TopdownAffine', input_size=codec['input_size']),
-    dict(type='GenerateTarget', encoder=codec),
-    dict(type='PackPoseInputs')
-]
-val_pipeline = [
-    dict(type='LoadImage'),
-    dict(type='GetBBoxCenterScale'),
-    dict(type='TopdownAffine', input_size=codec['input_size']),
-    dict(type='PackPoseInputs')
-]
+SMALL = SMALL_HOURGLASS + """
 data_root = '{root}/'
 model = dict(
-    target=dict(backbone=dict(num_stacks=2, channels=32, depth=2),
-                head=dict(num_stages=2, decoder=codec)),
+    target=small_target,
     taps=['backbone.features.0', 'backbone.features.1'],
     head=dict(in_channels=[32, 32], mid_channels=16))
 train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,

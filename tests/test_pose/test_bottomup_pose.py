@@ -155,6 +155,18 @@ def test_displacement_loss_is_normalised_per_sample(dekr_cfg, dekr_batch):
     assert not torch.isclose(per_sample.mean(), weighted)
 
 
+def train_one_step(model, batch, target_losses):
+    """A loss step of the wrapped model: the target's losses and ``loss_lpm``,
+    whose gradient reaches the loss prediction module."""
+    model.train()
+    inputs, samples = preprocess(model, batch)
+    losses = model(inputs, samples, mode='loss')
+    assert set(losses) == target_losses | {'loss_lpm'}
+    assert torch.isfinite(losses['loss_lpm'])
+    losses['loss_lpm'].backward()
+    assert model.loss_predictor.fc.weight.grad.abs().sum() > 0
+
+
 def test_learning_loss_model_on_dekr(dekr_cfg, dekr_batch):
     model = LearningLossModel(
         target=dekr_model(dekr_cfg),
@@ -162,13 +174,7 @@ def test_learning_loss_model_on_dekr(dekr_cfg, dekr_batch):
         taps=[f'backbone:{branch}' for branch in range(4)],
         head=dict(in_channels=list(BRANCHES), mid_channels=16),
         loss_weight=1e-2)
-    model.train()
-    inputs, samples = preprocess(model, dekr_batch)
-    losses = model(inputs, samples, mode='loss')
-    assert set(losses) == {'loss/heatmap', 'loss/displacement', 'loss_lpm'}
-    assert torch.isfinite(losses['loss_lpm'])
-    losses['loss_lpm'].backward()
-    assert model.loss_predictor.fc.weight.grad.abs().sum() > 0
+    train_one_step(model, dekr_batch, {'loss/heatmap', 'loss/displacement'})
 
     model.eval()
     inputs, samples = preprocess(model, dekr_batch, training=False)
@@ -303,13 +309,7 @@ def test_learning_loss_model_on_ae(dekr_cfg, ae_cfg):
         head=dict(in_channels=[64, BRANCHES[0]], mid_channels=16),
         loss_weight=1e-2)
     batch = ae_batch(dekr_cfg, ae_cfg)
-    model.train()
-    inputs, samples = preprocess(model, batch)
-    losses = model(inputs, samples, mode='loss')
-    assert set(losses) == {'loss_kpt', 'loss_pull', 'loss_push', 'loss_lpm'}
-    assert torch.isfinite(losses['loss_lpm'])
-    losses['loss_lpm'].backward()
-    assert model.loss_predictor.fc.weight.grad.abs().sum() > 0
+    train_one_step(model, batch, {'loss_kpt', 'loss_pull', 'loss_push'})
 
     model.eval()
     inputs, samples = preprocess(model, batch, training=False)

@@ -8,32 +8,13 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmal.testing.al_runs import REPO, al_train, read_state, write_config
+from mmal.testing.al_runs import (REPO, SMALL_HOURGLASS, al_train, read_state,
+                                  write_config)
 from mmal.testing.mpii_format import head_sizes, write_mpii
 
 NUM_TRAIN, NUM_VAL = 12, 4
 # The paper's configs shrunk for CPU: 2 stacks, 64x64 input, tiny pools, 1 epoch.
-SMALL = """
-codec = dict(type='MSRAHeatmap', input_size=(64, 64), heatmap_size=(16, 16),
-             sigma=1)
-small_target = dict(
-    backbone=dict(num_stacks=2, channels=32, depth=2),
-    head=dict(num_stages=2, decoder=codec))
-train_pipeline = [
-    dict(type='LoadImage'),
-    dict(type='GetBBoxCenterScale'),
-    dict(type='RandomFlip', direction='horizontal'),
-    dict(type='RandomBBoxTransform', shift_prob=0),
-    dict(type='TopdownAffine', input_size=codec['input_size']),
-    dict(type='GenerateTarget', encoder=codec),
-    dict(type='PackPoseInputs')
-]
-val_pipeline = [
-    dict(type='LoadImage'),
-    dict(type='GetBBoxCenterScale'),
-    dict(type='TopdownAffine', input_size=codec['input_size']),
-    dict(type='PackPoseInputs')
-]
+SMALL = SMALL_HOURGLASS + """
 data_root = '{root}/'
 train_dataloader = dict(
     batch_size=2, num_workers=0, persistent_workers=False,
