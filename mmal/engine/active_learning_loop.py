@@ -134,7 +134,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         self._check_budgets(labeled=0, queries_done=0)
         self.query = PoolQuery(runner,
                                STRATEGIES.build(dict(strategy, _scope_='mmal')),
-                               pool_dataset_cfg, score_pipeline, score_batch_size)
+                               pool_dataset_cfg, score_pipeline, score_batch_size,
+                               dataloader['dataset'] if self.human else None)
         # Set when the run stops for a person to label the query.
         self.awaited: Optional[LabelsAwaited] = None
         if runner.val_loop is None:

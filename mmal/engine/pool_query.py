@@ -3,7 +3,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 from mmengine.registry import DATASETS
 
-from mmal.datasets import ActivePool
+from mmal.datasets import ActivePool, PoolLayout
 from mmal.strategies import BaseStrategy, Candidates
 from .pool_scoring import (PoolScorer, entropy, features, leaf_pipeline,
                            predicted_loss, unwrap, with_pipeline)
@@ -24,46 +24,78 @@ class PoolQuery:
     The scoring dataset is the training dataset with the test pipeline
     (``score_pipeline`` overrides it), built on first use.
 
+    Core-set's centers (``labeled_features``) are the labeled pool samples, or,
+    when ``training_dataset_cfg`` is given (a person's run: labeled.json), every
+    sample of that dataset through the same pipeline, read anew per query.
+
     Args:
         runner: The mmengine runner.
         strategy (BaseStrategy): The query strategy.
         train_dataset_cfg (dict): The pool's dataset config.
         score_pipeline (list, optional): Pipeline for scoring.
         score_batch_size (int, optional): Defaults to the test dataloader's.
+        training_dataset_cfg (dict, optional): What the model trains on when that
+            is not the pool's labeled part (``HumanOracle``).
     """
 
     def __init__(self, runner, strategy: BaseStrategy, train_dataset_cfg: dict,
                  score_pipeline: Optional[list] = None,
-                 score_batch_size: Optional[int] = None):
+                 score_batch_size: Optional[int] = None,
+                 training_dataset_cfg: Optional[dict] = None):
         self.runner = runner
         self.strategy = strategy
         self.train_dataset_cfg = train_dataset_cfg
         self.score_pipeline = score_pipeline
         self.score_batch_size = score_batch_size
+        self.training_dataset_cfg = training_dataset_cfg
         self._scorer: Optional[PoolScorer] = None
+
+    def _loader_cfg(self) -> dict:
+        """The scoring dataloader config; its ``dataset`` holds the pipeline."""
+        cfg = self.runner.cfg
+        loader_cfg = dict(cfg.get('test_dataloader') or cfg.get('val_dataloader'))
+        if self.score_batch_size:
+            loader_cfg['batch_size'] = self.score_batch_size
+        return loader_cfg
+
+    def _pipeline(self, loader_cfg: dict) -> list:
+        return self.score_pipeline or leaf_pipeline(loader_cfg['dataset'])
 
     def scorer(self, pool: ActivePool) -> PoolScorer:
         if self._scorer is None:
-            cfg = self.runner.cfg
-            loader_cfg = dict(cfg.get('test_dataloader') or cfg.get('val_dataloader'))
-            pipeline = self.score_pipeline or leaf_pipeline(loader_cfg['dataset'])
+            loader_cfg = self._loader_cfg()
+            pipeline = self._pipeline(loader_cfg)
             dataset = DATASETS.build(with_pipeline(self.train_dataset_cfg, pipeline))
             # Same config but the pipeline: same samples, in the same order.
             if len(dataset) != pool.layout.dataset_length:
                 raise RuntimeError('The scoring dataset (training data with the test '
                                    'pipeline) lists other samples than the pool')
-            if self.score_batch_size:
-                loader_cfg['batch_size'] = self.score_batch_size
             self._scorer = PoolScorer(self.runner, dataset, pool.layout, loader_cfg)
         return self._scorer
 
+    def training_features(self, description: str,
+                          limit: Optional[int] = None) -> np.ndarray:
+        """Features of the first ``limit`` (default: all) samples of
+        ``training_dataset_cfg``, through the scoring pipeline. Built on each
+        call: every import grows labeled.json."""
+        loader_cfg = self._loader_cfg()
+        dataset = DATASETS.build(with_pipeline(self.training_dataset_cfg,
+                                               self._pipeline(loader_cfg)))
+        count = len(dataset) if limit is None else min(limit, len(dataset))
+        if count == 0:
+            return np.zeros((0, 0), dtype=np.float32)
+        # Keys by index: always unique, and no data-info reads.
+        layout = PoolLayout(dataset, 'sample_idx')
+        scorer = PoolScorer(self.runner, dataset, layout, loader_cfg)
+        return scorer.score(list(range(count)), features, description)
+
     def candidates(self, pool: ActivePool, subset: Sequence[int],
                    description: str,
-                   labeled: Optional[Sequence[int]] = None) -> Candidates:
+                   max_centers: Optional[int] = None) -> Candidates:
         """Candidates over the pool positions ``subset``; outputs computed on
-        demand with the model as it is then. ``labeled`` (default: all labeled
-        samples) are the ones ``labeled_features`` scores."""
-        labeled = sorted(pool.labeled) if labeled is None else list(labeled)
+        demand with the model as it is then. ``labeled_features`` scores the
+        first ``max_centers`` (default: all) centers."""
+        labeled = sorted(pool.labeled)[:max_centers]
         scorer = self.scorer(pool)
 
         def source(output_fn, name):
@@ -75,7 +107,11 @@ class PoolQuery:
             return compute
 
         def labeled_features(positions):
-            if not labeled:  # no centers yet (a person's pool before any import)
+            if self.training_dataset_cfg is not None:
+                # Also the user's own labeled images, which are not pool samples.
+                return self.training_features(f'{description}: labeled features',
+                                              max_centers)
+            if not labeled:  # no centers yet
                 return np.zeros((0, 0), dtype=np.float32)
             return scorer.score(labeled, features,
                                 f'{description}: labeled features')
@@ -108,7 +144,7 @@ class PoolQuery:
         subset = (unlabeled if len(unlabeled) else np.arange(len(pool)))[:2].tolist()
         try:
             candidates = self.candidates(pool, subset, f'Checking {name}',
-                                         labeled=pool.labeled[:2])
+                                         max_centers=2)
             self.strategy.select(candidates, 1, np.random.default_rng(0))
         except Exception as error:
             raise RuntimeError(

@@ -8,6 +8,8 @@ import sys
 import pytest
 
 from mmal.testing.al_runs import REPO, al_train, read_state
+from mmal.testing.classification_folder import (answer_query, query_rows,
+                                                 small_config, write_folder)
 
 DEMO = osp.join(REPO, 'configs', 'demo', 'resnet18_digits_lloss.py')
 SHORT = ['train_cfg.cycles=2', 'train_cfg.initial_size=40',
@@ -71,3 +73,52 @@ def test_selection_does_not_depend_on_world_size(two_process_run, tmp_path,
     assert len(queried[0]) == 20
     assert queried[0] == queried[1]
     assert first['labeled'] == second['labeled']
+
+
+def test_two_process_human_rounds(tmp_path):
+    """HumanOracle on 2 processes: rank 0 exports, both exit 0; the import is a
+    separate process; the query is the one a single process makes. Core-set:
+    its centers (labeled.json) are scored on both ranks too."""
+    folder = write_folder(str(tmp_path / 'my_images'))
+    config = small_config(str(tmp_path / 'small.py'), folder)
+    work_dir = str(tmp_path / 'two')
+    # Round 2 queries again; its 6 labels are 3 per rank: one batch, as
+    # BatchNorm refuses a training batch of 1.
+    three = ['--cfg-options', 'train_cfg.cycles=3', 'train_dataloader.batch_size=3',
+             'train_cfg.strategy.type=CoreSetStrategy']
+    result = dist_al_train(config, work_dir, *three)
+    # Only rank 0 holds the awaited query and prints what to do next.
+    assert result.stdout.count('tools/al_import.py') == 1
+    queries = osp.join(work_dir, 'queries')
+    assert sorted(os.listdir(queries)) == ['awaiting.json', 'cycle_0',
+                                           'work_dir_id']
+    assert sorted(os.listdir(osp.join(queries, 'cycle_0'))) == [
+        'coco_predictions.json', 'contact_sheet.png', 'labelstudio_config.xml',
+        'labelstudio_tasks.json', 'query.csv']
+    rows = query_rows(work_dir, 0)
+    state = read_state(work_dir)
+    assert [r['num_labeled'] for r in state['history']] == [4]
+    queried = state['history'][0]['awaiting']['queried']
+    assert [q['key'] for q in queried] == [row['key'] for row in rows]
+
+    # One process, the same model (the 2-process cycle 0), no training.
+    one = str(tmp_path / 'one')
+    al_train(config, one, *three, 'train_cfg.max_epochs=0',
+             f'load_from={osp.join(work_dir, "cycle_0.pth")}')
+    single = read_state(one)['history'][0]['awaiting']['queried']
+    assert [q['key'] for q in single] == [q['key'] for q in queried]
+    assert [q['score'] for q in single] == pytest.approx(
+        [q['score'] for q in queried], rel=1e-4)
+
+    answer_query(work_dir, 0, str(tmp_path / 'labels.json'))
+    result = dist_al_train(config, work_dir, *three, '--resume')
+    assert result.stdout.count('tools/al_import.py') == 1
+    assert 'Query after cycle 2: labeled features: 6 samples' in result.stdout
+    state = read_state(work_dir)
+    assert [r['num_labeled'] for r in state['history']] == [4, 6]
+    assert state['history'][0]['queried'] == queried
+    assert len(state['history'][1]['awaiting']['queried']) == 2
+    assert sorted(os.listdir(osp.join(queries, 'cycle_0'))) == [
+        'awaiting.json', 'coco_predictions.json', 'contact_sheet.png',
+        'labelstudio_config.xml', 'labelstudio_tasks.json', 'query.csv']
+    assert len(query_rows(work_dir, 1)) == 2

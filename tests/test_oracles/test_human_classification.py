@@ -1,66 +1,30 @@
 """Human rounds for image classification: ``tools/al_train.py`` on
 ``configs/human/resnet18_folder_lloss.py`` (shrunk: 32x32 inputs, a narrow
 ResNet-18) over a folder of images, labels read by ``CocoClassificationDataset``,
-the query's ``coco_predictions.json`` corrected and imported as COCO."""
+the query's ``coco_predictions.json`` corrected and imported as COCO; learning
+loss, then entropy, core-set and random."""
 import json
-import os
-import os.path as osp
+import math
 
 import numpy as np
 import pytest
-from PIL import Image
 
+from mmal.engine.pool_query import STRATEGY_DRAW, SUBSET_DRAW, cycle_rng
 from mmal.oracles import labeled_path, missing_keys
-from mmal.testing.al_runs import al_train, read_state, run_tool, write_config
-from mmal.testing.coco_format import write_image_folder
-
-SMALL = """
-data_root = '{root}/'
-pipeline = [dict(type='LoadImageFromFile'), dict(type='Resize', scale=(32, 32)),
-            dict(type='PackInputs')]
-model = dict(
-    target=dict(backbone=dict(stem_channels=8, base_channels=8),
-                head=dict(in_channels=64)),
-    head=dict(in_channels=[8, 16, 32, 64], mid_channels=16))
-train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
-                        dataset=dict(data_root=data_root, pipeline=pipeline))
-val_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
-                      dataset=dict(data_root=data_root, pipeline=pipeline))
-test_dataloader = val_dataloader
-train_cfg = dict(cycles=2, query_size=2, subset_size=6, max_epochs=1,
-                 unlabeled_dataset=dict(data_root=data_root, pipeline=pipeline))
-"""
-
-
-def write_labeled(root: str) -> None:
-    """The user's 4 labeled images, 2 of each class, as a COCO file."""
-    images, annotations = [], []
-    os.makedirs(osp.join(root, 'labeled'), exist_ok=True)
-    for i in range(4):
-        name = f'labeled/{("cat", "dog")[i % 2]}_{i}.png'
-        Image.fromarray(np.full((40, 50, 3), 60 * (i % 2) + 40, np.uint8)).save(
-            osp.join(root, name))
-        images.append(dict(id=i + 1, file_name=name, width=50, height=40))
-        annotations.append(dict(id=i + 1, image_id=i + 1, category_id=i % 2 + 1))
-    coco = dict(images=images, annotations=annotations,
-                categories=[dict(id=1, name='cat'), dict(id=2, name='dog')])
-    for name in ('labeled.json', 'val.json'):
-        with open(osp.join(root, name), 'w') as f:
-            json.dump(coco, f)
+from mmal.testing.al_runs import al_train, read_state
+from mmal.testing.classification_folder import (LABELED, answer_query,
+                                                 exported_predictions, pool_keys,
+                                                 query_rows, small_config,
+                                                 write_folder)
 
 
 @pytest.fixture
 def folder(tmp_path):
-    root = str(tmp_path / 'my_images')
-    write_image_folder(root)
-    run_tool('images_to_coco.py', root, osp.join(root, 'unlabeled.json'))
-    write_labeled(root)
-    return root
+    return write_folder(str(tmp_path / 'my_images'))
 
 
 def test_two_classification_rounds(folder, tmp_path):
-    config = write_config(str(tmp_path / 'small.py'), 'human/resnet18_folder_lloss.py',
-                          SMALL.format(root=folder))
+    config = small_config(str(tmp_path / 'small.py'), folder)
     work_dir = str(tmp_path / 'work')
     result = al_train(config, work_dir)
     assert '--resume' in result.stdout
@@ -71,19 +35,19 @@ def test_two_classification_rounds(folder, tmp_path):
     assert len(queried) == 2 and not any(k.startswith('labeled/') for k in queried)
 
     # The annotator takes the exported predictions, correcting the first image.
-    query = osp.join(work_dir, 'queries', 'cycle_0')
-    with open(osp.join(query, 'coco_predictions.json')) as f:
-        coco = json.load(f)
+    coco = exported_predictions(work_dir, 0)
     names = {c['name']: c['id'] for c in coco['categories']}
     assert set(names) == {'cat', 'dog'} and len(coco['annotations']) == 2
     first_id = next(i['id'] for i in coco['images'] if i['file_name'] == queried[0])
     for ann in coco['annotations']:
         assert 'bbox' not in ann and 0 <= ann['score'] <= 1
-        if ann['image_id'] == first_id:
-            ann['category_id'] = names['dog']
-    labels = tmp_path / 'labels.json'
-    labels.write_text(json.dumps(coco))
-    run_tool('al_import.py', work_dir, str(labels))
+
+    def correct(coco):
+        for ann in coco['annotations']:
+            if ann['image_id'] == first_id:
+                ann['category_id'] = names['dog']
+
+    answer_query(work_dir, 0, str(tmp_path / 'labels.json'), correct)
     assert missing_keys(work_dir) == []
 
     al_train(config, work_dir, '--resume')
@@ -96,3 +60,83 @@ def test_two_classification_rounds(folder, tmp_path):
     by_file = {i['id']: i['file_name'] for i in labeled['images']}
     assert {by_file[a['image_id']]: classes[a['category_id']]
             for a in labeled['annotations']}[queried[0]] == 'dog'
+
+
+# Labeled images 0 (cat) and 1 (dog) are also in the pool, first in pool order:
+# core-set without the labeled set as centers would take one of them first.
+COPIES = ('a_copy/0.png', 'a_copy/1.png')
+SUBSET = 8  # the whole pool: 6 images and the 2 copies
+
+
+@pytest.fixture(scope='module')
+def copies_folder(tmp_path_factory):
+    root = write_folder(str(tmp_path_factory.mktemp('pool') / 'my_images'),
+                        copies=(0, 1))
+    assert pool_keys(root)[:2] == list(COPIES) and len(pool_keys(root)) == SUBSET
+    return root
+
+
+def check_entropy(work_dir, cycle, rows, output, keys, queried):
+    """The scores are the entropies of the exported predictions, highest first."""
+    coco = exported_predictions(work_dir, cycle)
+    top = {image['file_name']: ann['score'] for image in coco['images']
+           for ann in coco['annotations'] if ann['image_id'] == image['id']}
+    scores = [float(row['score']) for row in rows]
+    assert scores == sorted(scores, reverse=True)
+    for row, score in zip(rows, scores):
+        p = top[row['key']]  # two classes: the top score decides the entropy
+        assert score == pytest.approx(-p * math.log(p) - (1 - p) * math.log(1 - p),
+                                      rel=1e-4, abs=1e-6)
+
+
+def check_coreset(work_dir, cycle, rows, output, keys, queried):
+    """Every labeled.json image is a center, read again per query."""
+    count = LABELED + len(queried)
+    assert (f'Query after cycle {cycle + 1}: labeled features: {count} samples'
+            in output)
+    distances = [float(row['score']) for row in rows]
+    assert all(0 < d < math.inf for d in distances)
+    assert distances == sorted(distances, reverse=True)  # k-center greedy
+    assert not {row['key'] for row in rows} & set(COPIES)
+
+
+def check_random(work_dir, cycle, rows, output, keys, queried, seed=0):
+    """The draw of the seed and the cycle (also after --resume), no scores."""
+    unlabeled = [i for i, key in enumerate(keys) if key not in queried]
+    subset = np.sort(cycle_rng(seed, cycle, SUBSET_DRAW).choice(
+        unlabeled, size=min(SUBSET, len(unlabeled)), replace=False))
+    chosen = cycle_rng(seed, cycle, STRATEGY_DRAW).choice(len(subset), size=2,
+                                                          replace=False)
+    assert [row['key'] for row in rows] == [keys[subset[i]] for i in sorted(chosen)]
+    assert [row['score'] for row in rows] == ['', '']
+
+
+CHECKS = dict(EntropyStrategy=check_entropy, CoreSetStrategy=check_coreset,
+              RandomStrategy=check_random)
+
+
+@pytest.mark.parametrize('strategy', sorted(CHECKS))
+def test_strategy_rounds(copies_folder, tmp_path, strategy):
+    config = small_config(str(tmp_path / 'small.py'), copies_folder)
+    work_dir = str(tmp_path / 'work')
+    # Three cycles: the resumed round trains on the grown set and queries again.
+    options = ['--cfg-options', f'train_cfg.strategy.type={strategy}',
+               f'train_cfg.subset_size={SUBSET}', 'train_cfg.cycles=3']
+    keys = pool_keys(copies_folder)
+    result = al_train(config, work_dir, *options)
+    first = query_rows(work_dir, 0)
+    assert len(first) == 2
+    CHECKS[strategy](work_dir, 0, first, result.stdout + result.stderr, keys, [])
+    answer_query(work_dir, 0, str(tmp_path / 'labels.json'))
+
+    result = al_train(config, work_dir, *options, '--resume')
+    history = read_state(work_dir)['history']
+    assert [r['num_labeled'] for r in history] == [4, 6]
+    queried = [q['key'] for q in history[0]['queried']]
+    assert queried == [row['key'] for row in first]
+    second = query_rows(work_dir, 1)
+    assert [q['key'] for q in history[1]['awaiting']['queried']] == [
+        row['key'] for row in second]
+    assert len(second) == 2 and not {row['key'] for row in second} & set(queried)
+    CHECKS[strategy](work_dir, 1, second, result.stdout + result.stderr, keys,
+                     queried)
