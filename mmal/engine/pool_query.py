@@ -81,11 +81,11 @@ class PoolQuery:
         loader_cfg = self._loader_cfg()
         dataset = DATASETS.build(with_pipeline(self.training_dataset_cfg,
                                                self._pipeline(loader_cfg)))
-        count = len(dataset) if limit is None else min(limit, len(dataset))
-        if count == 0:
+        if len(dataset) == 0:
             return np.zeros((0, 0), dtype=np.float32)
-        # Keys by index: always unique, and no data-info reads.
-        layout = PoolLayout(dataset, 'sample_idx')
+        # Per image, as the pool's samples are (top-down pose: its people merged).
+        layout = PoolLayout(dataset, 'img_path', merge_same_keys=True)
+        count = len(layout) if limit is None else min(limit, len(layout))
         scorer = PoolScorer(self.runner, dataset, layout, loader_cfg)
         return scorer.score(list(range(count)), features, description)
 
