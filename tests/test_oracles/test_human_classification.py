@@ -5,6 +5,7 @@ the query's ``coco_predictions.json`` corrected and imported as COCO; learning
 loss, then entropy, core-set and random."""
 import json
 import math
+import os.path as osp
 
 import numpy as np
 import pytest
@@ -140,3 +141,46 @@ def test_strategy_rounds(copies_folder, tmp_path, strategy):
     assert len(second) == 2 and not {row['key'] for row in second} & set(queried)
     CHECKS[strategy](work_dir, 1, second, result.stdout + result.stderr, keys,
                      queried)
+
+
+def test_a_kill_during_the_export_resumes_to_the_same_query(folder, tmp_path,
+                                                            monkeypatch):
+    """Killed after the query files but before the query is open: nothing is
+    awaited, and --resume exports what the uninterrupted run did."""
+    from mmengine.config import Config
+
+    import mmal.oracles.contact_sheet as contact_sheet
+    from mmal.oracles import read_awaiting
+    from mmal.testing.tiny_runs import run
+    cfg = Config.fromfile(small_config(str(tmp_path / 'small.py'), folder))
+    cfg.work_dir = str(tmp_path / 'reference')
+    run(cfg)
+    reference = read_state(cfg.work_dir)['history'][0]['awaiting']['queried']
+
+    cfg.work_dir = str(tmp_path / 'work')
+
+    def dying_sheet(*args, **kwargs):
+        raise RuntimeError('simulated kill while exporting')
+
+    with monkeypatch.context() as patch:
+        patch.setattr(contact_sheet, 'write_contact_sheet', dying_sheet)
+        with pytest.raises(RuntimeError, match='simulated kill'):
+            run(cfg)
+    history = read_state(cfg.work_dir)['history']
+    assert len(history) == 1 and 'awaiting' not in history[0]
+    assert osp.isfile(osp.join(cfg.work_dir, 'queries', 'cycle_0', 'query.csv'))
+    with pytest.raises(FileNotFoundError):
+        read_awaiting(cfg.work_dir)
+
+    cfg.train_cfg.resume = True
+    run(cfg)
+    history = read_state(cfg.work_dir)['history']
+    assert len(history) == 1
+    assert [q['key'] for q in history[0]['awaiting']['queried']] == [
+        q['key'] for q in reference]
+    assert [q['score'] for q in history[0]['awaiting']['queried']] == pytest.approx(
+        [q['score'] for q in reference])
+    assert [item['key'] for item in read_awaiting(cfg.work_dir)['items']] == [
+        q['key'] for q in reference]
+    assert osp.isfile(osp.join(cfg.work_dir, 'queries', 'cycle_0',
+                               'contact_sheet.png'))
