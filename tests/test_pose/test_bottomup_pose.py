@@ -13,6 +13,7 @@ from mmengine.hub import get_config
 from mmengine.registry import init_default_scope
 
 import mmal.models.adapters.pose  # noqa: F401  (registers the pose adapters)
+import mmal.datasets.pose_transforms  # noqa: F401  (registers PackKeypointIndices)
 from mmal.engine.pool_scoring import entropy, predicted_loss
 from mmal.models import LearningLossModel, build_loss_adapter
 from mmal.models.adapters.pose import image_keypoint_weights
@@ -215,19 +216,10 @@ def ae_model(cfg):
     return MODELS.build(model)
 
 
-def pack_keypoint_indices(results: dict) -> dict:
-    # The AE codec encodes keypoint_indices, but PackPoseInputs' default label
-    # table leaves them out; its results-level table overrides that default.
-    from mmpose.datasets.transforms import PackPoseInputs
-    results['label_mapping_table'] = dict(PackPoseInputs.label_mapping_table,
-                                          keypoint_indices='keypoint_indices')
-    return results
-
-
 def ae_batch(dekr_cfg, ae_cfg, people=PEOPLE):
     return generated_batch(
         training_pipeline(dekr_cfg.train_pipeline, ae_cfg.codec,
-                          before_pack=[pack_keypoint_indices]), people)
+                          before_pack=[dict(type='PackKeypointIndices')]), people)
 
 
 def loss_terms(model, inputs, samples):

@@ -191,8 +191,8 @@ class BottomupPoseLossAdapter(TopdownHeatmapLossAdapter):
         is the sum of the per-image tag terms.
 
         The samples need ``gt_instance_labels.keypoint_indices``, which the AE
-        codec encodes but ``PackPoseInputs`` packs only when the results'
-        ``label_mapping_table`` names it.
+        codec encodes but ``PackPoseInputs`` packs only after mmal's
+        ``PackKeypointIndices`` (:mod:`mmal.datasets.pose_transforms`).
         """
         head = model.head
         heatmaps, tags = head.forward(model.extract_feat(inputs))
@@ -201,9 +201,10 @@ class BottomupPoseLossAdapter(TopdownHeatmapLossAdapter):
         labels = [sample.gt_instance_labels for sample in data_samples]
         if not all('keypoint_indices' in label for label in labels):
             raise KeyError(
-                'AssociativeEmbeddingHead needs gt_instance_labels.keypoint_indices; '
-                "add keypoint_indices to PackPoseInputs' label_mapping_table (the "
-                "results' 'label_mapping_table' key) in the training pipeline")
+                'AssociativeEmbeddingHead needs gt_instance_labels.keypoint_indices, '
+                "which PackPoseInputs leaves out: put dict(type='PackKeypointIndices')"
+                ' right before it in the training pipeline and add '
+                "'mmal.datasets.pose_transforms' to custom_imports")
         indices = [label.keypoint_indices for label in labels]
         keypoint_args = (
             heatmaps,
