@@ -1,5 +1,5 @@
-"""Person boxes for a top-down pose pool:
-``python tools/detect_people.py DET_CONFIG DET_CHECKPOINT IMAGE_DIR IMAGES_JSON OUT_JSON``.
+"""Person boxes for a top-down pose pool: ``python tools/detect_people.py
+DET_CONFIG DET_CHECKPOINT IMAGE_DIR IMAGES_JSON OUT_JSON``.
 
 Runs an mmdet detector (e.g. RTMDet or Faster R-CNN trained on COCO) over the
 images of IMAGES_JSON (``tools/images_to_coco.py``'s file; paths relative to

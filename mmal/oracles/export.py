@@ -63,7 +63,7 @@ def prediction_records(task: str, sample, score_thr: float = 0.3) -> List[dict]:
     """Tool-neutral predictions of one image, highest score first.
 
     detection: ``dict(label, score, bbox=[x1, y1, x2, y2])``; pose: ``dict(score,
-    bbox, keypoints=[[x, y] or None, ...], keypoint_scores)`` per person (all persons of a
+    bbox, keypoints=[[x, y], ...], keypoint_scores)`` per person (all persons of a
     list of samples); classification: one ``dict(label, score)``. Instances under
     ``score_thr`` are dropped (pose: persons by their bbox score).
     """
@@ -97,9 +97,9 @@ def prediction_records(task: str, sample, score_thr: float = 0.3) -> List[dict]:
 
 
 def inside_image(records: List[dict], item: dict) -> List[dict]:
-    """Records whose predicted keypoints outside the image (a top-down model may
-    place them anywhere in its crop) are left out as ``None``: an annotator
-    places them or not, and the import accepts only keypoints inside."""
+    """``records`` with every predicted keypoint outside the image replaced by
+    ``None`` (a top-down model may place them anywhere in its crop): exported
+    as not labeled, as the import accepts only keypoints inside the image."""
     width, height = item['width'], item['height']
     for record in records:
         if 'keypoints' in record:

@@ -39,7 +39,8 @@ class SingleStageDetectorLossAdapter(BaseLossAdapter):
     class sigmoids for YOLOv3; CenterNet's sigmoid heatmaps per position, see
     :func:`dense_posteriors`). The image's score is the highest posterior entropy
     among its ``entropy_topk`` most confident anchors (highest foreground
-    probability), i.e. how unsure the detector is about its best detections. ``features``: the last backbone output, average pooled.
+    probability), i.e. how unsure the detector is about its best detections.
+    ``features``: the last backbone output, average pooled.
 
     Any dense head whose ``loss_by_feat(*outs, batch_gt_instances, batch_img_metas,
     batch_gt_instances_ignore)`` takes batched outputs works the same way, but one
