@@ -36,6 +36,11 @@ def main(argv=None) -> int:
 
     from mmal.utils import dump_json_atomic
 
+    if not osp.isfile(args.images_json):
+        print(f'error: {args.images_json} does not exist: list the images with '
+              f'python tools/images_to_coco.py {args.image_dir} {args.images_json}',
+              file=sys.stderr)
+        return 1
     with open(args.images_json) as f:
         images = json.load(f)['images']
     device = args.device or ('cuda:0' if torch.cuda.is_available() else 'cpu')

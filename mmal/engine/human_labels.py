@@ -28,6 +28,7 @@ class HumanLabels:
 
     def __init__(self, work_dir: str, pool_dataset_cfg: dict, training_dataset):
         self.work_dir = work_dir
+        check_pool_files(pool_dataset_cfg)
         self.pool_dataset = DATASETS.build(pool_dataset_cfg)
         self.img_root = image_root(self.pool_dataset)
         self.label_root = image_root(training_dataset)
@@ -132,6 +133,25 @@ class HumanLabels:
         if is_main_process():
             close_query(self.work_dir)
         barrier()
+
+
+def check_pool_files(pool_dataset_cfg: dict) -> None:
+    """Fail with the command that writes them if the pool's image list or its
+    person boxes (top-down pose) are missing."""
+    root = pool_dataset_cfg.get('data_root') or ''
+    ann_file = osp.join(root, pool_dataset_cfg.get('ann_file') or '')
+    image_dir = root or 'IMAGE_DIR'
+    if pool_dataset_cfg.get('ann_file') and not osp.isfile(ann_file):
+        raise FileNotFoundError(
+            f'train_cfg.unlabeled_dataset.ann_file {ann_file} does not exist: write '
+            f'it with python tools/images_to_coco.py {image_dir} {ann_file}')
+    bbox_file = pool_dataset_cfg.get('bbox_file')
+    if bbox_file and not osp.isfile(bbox_file):
+        raise FileNotFoundError(
+            f'train_cfg.unlabeled_dataset.bbox_file {bbox_file} does not exist: '
+            'write the person boxes of the unlabeled images with python '
+            f'tools/detect_people.py DET_CONFIG DET_CHECKPOINT {image_dir} '
+            f'{ann_file} {bbox_file}')
 
 
 def image_root(dataset) -> str:

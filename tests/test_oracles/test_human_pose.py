@@ -4,6 +4,7 @@ folder of images with stick figures, person boxes from a detector's COCO results
 file (``bbox_file``), labels read back by mmpose's ``CocoDataset``."""
 import csv
 import json
+import os
 import os.path as osp
 
 import numpy as np
@@ -225,3 +226,22 @@ def test_detect_people_writes_the_bbox_file_mmpose_reads(folder, tmp_path):
     assert wrong.returncode == 1
     assert "no class 'persons'" in wrong.stderr and "'person'" in wrong.stderr
     assert not osp.exists(tmp_path / 'none.json')
+    wrong = run_tool('detect_people.py', str(config), checkpoint, root,
+                     str(tmp_path / 'nothing.json'), str(tmp_path / 'none.json'),
+                     check=False)
+    assert wrong.returncode == 1 and 'tools/images_to_coco.py' in wrong.stderr
+
+
+@pytest.mark.parametrize('missing, fix', [
+    ('person_boxes.json', 'tools/detect_people.py DET_CONFIG DET_CHECKPOINT'),
+    ('unlabeled.json', 'tools/images_to_coco.py')])
+def test_missing_pool_files_name_the_command(folder, tmp_path, missing, fix):
+    root = folder['root']
+    os.remove(osp.join(root, missing))
+    config = write_config(str(tmp_path / 'small.py'), 'human/hourglass_folder_lloss.py',
+                          SMALL.format(root=root))
+    work_dir = str(tmp_path / 'work')
+    result = al_train(config, work_dir, check=False)
+    assert result.returncode != 0
+    assert f'{missing} does not exist' in result.stderr and fix in result.stderr
+    assert not osp.exists(osp.join(work_dir, 'al_state.json'))
