@@ -4,9 +4,10 @@ DET_CONFIG DET_CHECKPOINT IMAGE_DIR IMAGES_JSON OUT_JSON``.
 Runs an mmdet detector (e.g. RTMDet or Faster R-CNN trained on COCO) over the
 images of IMAGES_JSON (``tools/images_to_coco.py``'s file; paths relative to
 IMAGE_DIR) and writes the people it finds as COCO detection results
-(``[{image_id, category_id: 1, bbox: [x, y, w, h], score}]``), the ``bbox_file``
-that mmpose's ``CocoDataset`` reads (``configs/human/hourglass_folder_lloss.py``).
-Run it again when images are added.
+(``[{image_id, file_name, category_id: 1, bbox: [x, y, w, h], score}]``), the
+``bbox_file`` that mmpose's ``CocoDataset`` reads
+(``configs/human/hourglass_folder_lloss.py``). Run it again whenever
+``images_to_coco.py`` lists the images anew: boxes point at images by id.
 """
 import argparse
 import difflib
@@ -61,8 +62,10 @@ def main(argv=None) -> int:
         keep = (pred.labels == label) & (pred.scores >= args.score_thr)
         for (x1, y1, x2, y2), score in zip(pred.bboxes[keep].tolist(),
                                            pred.scores[keep].tolist()):
-            results.append(dict(image_id=image['id'], category_id=1,
-                                bbox=[x1, y1, x2 - x1, y2 - y1], score=score))
+            # file_name lets the loop notice boxes of an older image list.
+            results.append(dict(image_id=image['id'], file_name=image['file_name'],
+                                category_id=1, bbox=[x1, y1, x2 - x1, y2 - y1],
+                                score=score))
         found += bool(keep.any())
         progress.update()
     print(flush=True)

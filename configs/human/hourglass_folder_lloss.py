@@ -17,7 +17,8 @@
 #
 # A top-down model poses people in given boxes, so the pool is the images with at
 # least one person box; an image is scored by its hardest person (the highest
-# predicted loss) and labeled as a whole. Rerun the detector for new images.
+# predicted loss) and labeled as a whole. Rerun tools/detect_people.py after
+# each tools/images_to_coco.py: the boxes point at images by id.
 _base_ = ('mmpose::body_2d_keypoint/topdown_heatmap/coco/'
           'td-hm_hourglass52_8xb32-210e_coco-256x256.py')
 custom_imports = dict(imports=['mmal', 'mmal.models.adapters.pose',

@@ -146,12 +146,28 @@ def check_pool_files(pool_dataset_cfg: dict) -> None:
             f'train_cfg.unlabeled_dataset.ann_file {ann_file} does not exist: write '
             f'it with python tools/images_to_coco.py {image_dir} {ann_file}')
     bbox_file = pool_dataset_cfg.get('bbox_file')
-    if bbox_file and not osp.isfile(bbox_file):
+    if not bbox_file:
+        return
+    rerun = ('python tools/detect_people.py DET_CONFIG DET_CHECKPOINT '
+             f'{image_dir} {ann_file} {bbox_file}')
+    if not osp.isfile(bbox_file):
         raise FileNotFoundError(
             f'train_cfg.unlabeled_dataset.bbox_file {bbox_file} does not exist: '
-            'write the person boxes of the unlabeled images with python '
-            f'tools/detect_people.py DET_CONFIG DET_CHECKPOINT {image_dir} '
-            f'{ann_file} {bbox_file}')
+            f'write the person boxes of the unlabeled images with {rerun}')
+    # Boxes point at images by id, and images_to_coco.py numbers the images
+    # anew: boxes of an older image list would land on other images.
+    with open(ann_file) as f:
+        names = {image['id']: image['file_name'] for image in json.load(f)['images']}
+    with open(bbox_file) as f:
+        stale = [box for box in json.load(f) if 'file_name' in box
+                 and names.get(box['image_id']) != box['file_name']]
+    if stale:
+        box = stale[0]
+        raise ValueError(
+            f'{bbox_file} was written for another list of images than {ann_file}: '
+            f'{len(stale)} boxes point at other images now (image id '
+            f'{box["image_id"]} is {names.get(box["image_id"])!r}, the boxes were '
+            f'found in {box["file_name"]!r}). Write them again: {rerun}')
 
 
 def image_root(dataset) -> str:

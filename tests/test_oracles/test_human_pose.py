@@ -71,11 +71,13 @@ def folder(tmp_path):
             if names[ann['image_id']] == NO_BOX:
                 continue
             x, y, w, h = ann['bbox']
-            detections.append(dict(image_id=image_ids[names[ann['image_id']]],
+            name = names[ann['image_id']]
+            detections.append(dict(image_id=image_ids[name], file_name=name,
                                    category_id=1, score=0.9,
                                    bbox=[x + 1, y - 1, w, h]))
     detections.append(dict(image_id=image_ids['new/people_000.jpg'],
-                           category_id=1, score=0.1, bbox=[0, 0, 20, 20]))
+                           file_name='new/people_000.jpg', category_id=1,
+                           score=0.1, bbox=[0, 0, 20, 20]))
     write_json(osp.join(root, 'person_boxes.json'), detections)
     return dict(root=root, truth=truth)
 
@@ -214,6 +216,9 @@ def test_detect_people_writes_the_bbox_file_mmpose_reads(folder, tmp_path):
     image_ids = {image['id'] for image in read_json(unlabeled)['images']}
     assert boxes and {b['image_id'] for b in boxes} <= image_ids
     assert {b['category_id'] for b in boxes} == {1}
+    names = {image['id']: image['file_name']
+             for image in read_json(unlabeled)['images']}
+    assert all(names[b['image_id']] == b['file_name'] for b in boxes)
     assert all(b['bbox'][2] > 0 and b['bbox'][3] > 0 and 0 <= b['score'] <= 1
                for b in boxes)
     dataset = CocoDataset(data_root=root, ann_file='unlabeled.json', bbox_file=out,
@@ -245,3 +250,17 @@ def test_missing_pool_files_name_the_command(folder, tmp_path, missing, fix):
     assert result.returncode != 0
     assert f'{missing} does not exist' in result.stderr and fix in result.stderr
     assert not osp.exists(osp.join(work_dir, 'al_state.json'))
+
+
+def test_person_boxes_of_an_older_image_list_are_refused(folder, tmp_path):
+    """A new image listed first renumbers the images: the old boxes would land on
+    other images."""
+    root = folder['root']
+    write_coco_people(root, 'a_new', (1, ), seed=2)
+    run_tool('images_to_coco.py', root, osp.join(root, 'unlabeled.json'))
+    config = write_config(str(tmp_path / 'small.py'), 'human/hourglass_folder_lloss.py',
+                          SMALL.format(root=root))
+    result = al_train(config, str(tmp_path / 'work'), check=False)
+    assert result.returncode != 0
+    assert 'person_boxes.json was written for another list of images' in result.stderr
+    assert 'tools/detect_people.py' in result.stderr
