@@ -5,6 +5,7 @@ the query's ``coco_predictions.json`` corrected and imported as COCO; learning
 loss, then entropy, core-set and random."""
 import json
 import math
+import os
 import os.path as osp
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 
 from mmal.engine.pool_query import STRATEGY_DRAW, SUBSET_DRAW, cycle_rng
 from mmal.oracles import labeled_path, missing_keys
-from mmal.testing.al_runs import al_train, read_state
+from mmal.testing.al_runs import al_train, read_state, run_tool
 from mmal.testing.classification_folder import (LABELED, answer_query,
                                                  exported_predictions, pool_keys,
                                                  query_rows, small_config,
@@ -51,8 +52,15 @@ def test_two_classification_rounds(folder, tmp_path):
     answer_query(work_dir, 0, str(tmp_path / 'labels.json'), correct)
     assert missing_keys(work_dir) == []
 
+    # An image nobody labeled is deleted and the folder listed again: it leaves
+    # the pool (which now also lists the user's labeled images, labeled).
+    gone = next(key for key in pool_keys(folder) if key not in queried)
+    os.remove(osp.join(folder, gone))
+    run_tool('images_to_coco.py', folder, osp.join(folder, 'unlabeled.json'))
     al_train(config, work_dir, '--resume')
-    history = read_state(work_dir)['history']
+    state = read_state(work_dir)
+    assert state['pool']['size'] == len(pool_keys(folder)) == 6 - 1 + LABELED
+    history = state['history']
     assert [r['num_labeled'] for r in history] == [4, 6]
     assert [q['key'] for q in history[0]['queried']] == queried
     with open(labeled_path(work_dir)) as f:
