@@ -95,7 +95,6 @@ class PoolQuery:
         """Candidates over the pool positions ``subset``; outputs computed on
         demand with the model as it is then. ``labeled_features`` scores the
         first ``max_centers`` (default: all) centers."""
-        labeled = sorted(pool.labeled)[:max_centers]
         scorer = self.scorer(pool)
 
         def source(output_fn, name):
@@ -111,6 +110,7 @@ class PoolQuery:
                 # Also the user's own labeled images, which are not pool samples.
                 return self.training_features(f'{description}: labeled features',
                                               max_centers)
+            labeled = sorted(pool.labeled)[:max_centers]
             if not labeled:  # no centers yet
                 return np.zeros((0, 0), dtype=np.float32)
             return scorer.score(labeled, features,

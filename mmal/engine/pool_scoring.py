@@ -55,8 +55,9 @@ def features(model, inputs, data_samples) -> torch.Tensor:
 
 
 # A pool sample of several dataset samples (the people of one image) is as
-# informative as its hardest one, and its features are their mean.
-INSTANCE_REDUCTION = {features: np.add}
+# informative as its hardest one ('max', the default), and its features are
+# their mean.
+INSTANCE_REDUCTION = {features: 'mean'}
 
 
 def reduce_instances(rows: np.ndarray, owner: np.ndarray,
@@ -65,12 +66,11 @@ def reduce_instances(rows: np.ndarray, owner: np.ndarray,
     if len(rows) == 0 or owner[-1] + 1 == len(owner):
         return rows
     starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
-    ufunc = INSTANCE_REDUCTION.get(output_fn, np.maximum)
-    reduced = ufunc.reduceat(rows, starts, axis=0)
-    if ufunc is np.add:
-        counts = np.diff(np.r_[starts, len(rows)])
-        reduced = reduced / counts.reshape((-1, ) + (1, ) * (rows.ndim - 1))
-    return reduced
+    if INSTANCE_REDUCTION.get(output_fn, 'max') == 'max':
+        return np.maximum.reduceat(rows, starts, axis=0)
+    counts = np.diff(np.r_[starts, len(rows)])
+    return (np.add.reduceat(rows, starts, axis=0) /
+            counts.reshape((-1, ) + (1, ) * (rows.ndim - 1)))
 
 
 class PoolScorer:
