@@ -68,6 +68,44 @@ def test_forcing_cuda_without_a_toolkit_names_the_fix(tmp_path):
     assert 'FAILED at step: choose the mmcv build' in result.stderr
 
 
+def requirement_lines(name):
+    from packaging.requirements import Requirement
+    with open(osp.join(REPO, 'requirements', name)) as f:
+        lines = (line.split('#')[0].strip() for line in f)
+        return [Requirement(line) for line in lines if line]
+
+
+def test_build_tools_leave_torch_nothing_to_complain_about():
+    """What goes into the venv after torch allows a version torch accepts, so
+    pip prints no dependency-conflict ERROR on a cold set-up; mmcv's old
+    setuptools goes to a folder on the build's PYTHONPATH only."""
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+    torch_needs = {}
+    for line in requires('torch') or []:
+        need = Requirement(line)
+        if need.marker is None or need.marker.evaluate({'extra': ''}):
+            torch_needs[canonicalize_name(need.name)] = need.specifier
+    for ours in requirement_lines('build.txt'):
+        theirs = torch_needs.get(canonicalize_name(ours.name))
+        if theirs is None or not ours.specifier or not theirs:
+            continue
+        # A version named by either side that both accept.
+        candidates = [spec.version for spec in [*ours.specifier, *theirs]]
+        assert any(ours.specifier.contains(v) and theirs.contains(v)
+                   for v in candidates), (str(ours), str(theirs))
+    assert [str(r) for r in requirement_lines('mmcv_setuptools.txt')] == [
+        'setuptools<70']
+
+
+def test_dry_run_puts_the_old_setuptools_on_the_build_path_only(tmp_path):
+    result = install_env('--dry-run', VENV, MMAL_CACHE=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert f'PYTHONPATH={VENV}/mmcv-build-setuptools ' in result.stdout
+
+
 def test_any_working_directory_and_a_venv_path_with_spaces(tmp_path):
     # A relative VENV with a space, from a directory that is not the repository.
     (tmp_path / 'my envs').mkdir()

@@ -7,13 +7,14 @@ import argparse
 import json
 import os
 import os.path as osp
+import sys
 
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
 
 import mmal  # noqa: F401  (registers the loop, models, hooks, strategies)
-from mmal.utils import check_data_roots
+from mmal.engine import ActiveLearningRunner, trust_checkpoint
+from mmal.utils import InputError, check_data_roots
 from mmal.utils.preflight import (check_checkpoint_downloads,
                                   check_mmcv_ops_device)
 
@@ -32,6 +33,12 @@ def parse_args():
     parser.add_argument('--amp', action='store_true',
                         help='automatic mixed precision training (GPU)')
     parser.add_argument(
+        '--trust-checkpoint', action='append', default=[], metavar='PATH',
+        help='load this checkpoint (a path or URL; repeat for more) with '
+        'weights_only=False, as the run does with its own cycle_<k>.pth: only '
+        'for files you trust, as unpickling a checkpoint can run any code. '
+        'Other files load with weights_only=True')
+    parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, e.g. train_cfg.cycles=3 '
         'train_cfg.query_size=100')
@@ -47,8 +54,15 @@ def parse_args():
 
 def build_config(args) -> Config:
     if not osp.isfile(args.config):
-        raise FileNotFoundError(f'Config file {args.config} does not exist')
-    cfg = Config.fromfile(args.config)
+        raise InputError(f'Config file {args.config} does not exist')
+    try:
+        cfg = Config.fromfile(args.config)
+    except SyntaxError as error:
+        # mmengine parses the file without naming it.
+        where = (error.filename if error.filename not in (None, '<unknown>')
+                 else args.config)
+        raise InputError(f'{where}, line {error.lineno}: {error.msg}; fix the '
+                         'config file') from None
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
@@ -57,8 +71,11 @@ def build_config(args) -> Config:
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
+    if osp.exists(cfg.work_dir) and not osp.isdir(cfg.work_dir):
+        raise InputError(f'--work-dir {cfg.work_dir} is a file, not a folder: '
+                         'choose another --work-dir, or move the file away')
     if cfg.get('train_cfg', {}).get('type') != 'ActiveLearningLoop':
-        raise ValueError(f'{args.config} is not an active learning config: set '
+        raise InputError(f'{args.config} is not an active learning config: set '
                          "train_cfg = dict(_delete_=True, type='ActiveLearningLoop', "
                          '...)')
     check_data_roots(cfg)
@@ -113,15 +130,22 @@ def adopt_state_seed(cfg: Config) -> None:
 
 def main():
     args = parse_args()
-    runner = Runner.from_cfg(build_config(args))
-    runner.train()
+    for checkpoint in args.trust_checkpoint:
+        trust_checkpoint(checkpoint)
+    try:
+        runner = ActiveLearningRunner.from_cfg(build_config(args))
+        runner.train()
+    except InputError as error:
+        print(f'error: {error}', file=sys.stderr)
+        sys.exit(1)
+    rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
     if torch.distributed.is_initialized():
         # Every rank leaves together: a rank that exits while another is still
         # writing can abort inside gloo's teardown.
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     awaited = getattr(runner.train_loop, 'awaited', None)
-    if awaited is not None:
+    if awaited is not None and rank == 0:
         # Labels are awaited from a person: a normal stop (exit 0).
         print(awaited.message(args.config))
 

@@ -29,13 +29,19 @@ def main(argv=None) -> int:
                         help='keep boxes scoring at least this (default: 0.3)')
     parser.add_argument('--device', default=None,
                         help='default: cuda:0 if a GPU is visible, else cpu')
+    parser.add_argument(
+        '--trust-checkpoint', action='append', default=[], metavar='PATH',
+        help='load this checkpoint (e.g. DET_CHECKPOINT; repeat for more) with '
+        'weights_only=False: only for files you trust, as unpickling a checkpoint '
+        'can run any code. Other files load with weights_only=True')
     args = parser.parse_args(argv)
 
     import torch
     from mmdet.apis import inference_detector, init_detector
     from mmengine.utils import ProgressBar
 
-    from mmal.utils import dump_json_atomic
+    from mmal.engine import trust_checkpoint
+    from mmal.utils import InputError, dump_json_atomic
 
     if not osp.isfile(args.images_json):
         print(f'error: {args.images_json} does not exist: list the images with '
@@ -45,7 +51,13 @@ def main(argv=None) -> int:
     with open(args.images_json) as f:
         images = json.load(f)['images']
     device = args.device or ('cuda:0' if torch.cuda.is_available() else 'cpu')
-    model = init_detector(args.det_config, args.det_checkpoint, device=device)
+    for checkpoint in args.trust_checkpoint:
+        trust_checkpoint(checkpoint)
+    try:
+        model = init_detector(args.det_config, args.det_checkpoint, device=device)
+    except InputError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 1
     classes = list(model.dataset_meta['classes'])
     if args.class_name not in classes:
         near = difflib.get_close_matches(args.class_name, classes, n=5, cutoff=0.3)

@@ -56,10 +56,12 @@ fi
 py="$venv/bin/python"
 pip_install() { "$py" -m pip install --disable-pip-version-check -q "$@"; }
 
+# mmcv's setup.py needs a setuptools older than torch allows: it lives here, on
+# the build's PYTHONPATH only, so the venv never holds a conflict for pip to report.
+mmcv_setuptools="$venv/mmcv-build-setuptools"
 if [ "$dry_run" = 0 ]; then
   run_step "torch (requirements/torch.txt)"
   pip_install -r requirements/torch.txt
-  # After torch: torch pulls a setuptools too new for mmcv's setup.py.
   run_step "build tools (requirements/build.txt)"
   pip_install -r requirements/build.txt
 fi
@@ -110,6 +112,7 @@ fi
 wheel_dir="$cache_dir/mmcv-2.1.0-torch$torch_version-$py_tag-$build_key"
 # -g0: Python's own CFLAGS ask for debug info, which nearly doubles compile time.
 build_cmd=(env "${build_env[@]}" "MAX_JOBS=$(nproc)" "CFLAGS=${CFLAGS:-} -g0"
+           "PYTHONPATH=$mmcv_setuptools"
            "$py" -m pip wheel -q --no-build-isolation --no-deps -w "$wheel_dir.partial" .)
 if [ "$dry_run" = 1 ]; then
   echo "venv: $venv"
@@ -123,11 +126,21 @@ if [ "$dry_run" = 1 ]; then
 fi
 
 if ! ls "$wheel_dir"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
+  if [ ! -d "$mmcv_setuptools/setuptools" ]; then
+    run_step "setuptools for the mmcv build (requirements/mmcv_setuptools.txt)"
+    rm -rf "$mmcv_setuptools.partial"
+    # --no-deps (setuptools has none): else pip checks it against the venv's
+    # torch, which it never meets there, and reports a conflict.
+    pip_install --no-deps --target "$mmcv_setuptools.partial" \
+      -r requirements/mmcv_setuptools.txt
+    mv "$mmcv_setuptools.partial" "$mmcv_setuptools"
+  fi
   run_step "download the mmcv 2.1.0 sdist"
   sdist_dir="$cache_dir/sdist"
   if [ ! -f "$sdist_dir/mmcv-2.1.0.tar.gz" ]; then
-    "$py" -m pip download -q --no-deps --no-binary :all: --no-build-isolation \
-      -d "$sdist_dir.partial" mmcv==2.1.0
+    # pip runs the sdist's setup.py for its metadata.
+    PYTHONPATH="$mmcv_setuptools" "$py" -m pip download -q --no-deps \
+      --no-binary :all: --no-build-isolation -d "$sdist_dir.partial" mmcv==2.1.0
     mkdir -p "$sdist_dir"
     mv "$sdist_dir.partial/mmcv-2.1.0.tar.gz" "$sdist_dir/"
     rm -rf "$sdist_dir.partial"

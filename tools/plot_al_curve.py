@@ -21,9 +21,21 @@ def main():
         if not osp.isfile(path):
             parser.error(f'{path} does not exist: is {work_dir} the work dir of a '
                          'finished cycle?')
-        with open(path) as f:
-            state = json.load(f)
-        runs.append((state['strategy'], state['history']))
+        try:
+            with open(path, 'rb') as f:
+                state = json.load(f)
+            history = state['history']
+            if not all(isinstance(record, dict) and 'num_labeled' in record
+                       and isinstance(record.get('metrics'), dict)
+                       for record in history):
+                raise ValueError('a history record lacks num_labeled or metrics')
+            runs.append((str(state['strategy']), history))
+        except (ValueError, KeyError, TypeError, RecursionError) as error:
+            # ValueError includes a JSON or UTF-8 decoding error.
+            parser.error(f'{path} is not a complete al_state.json '
+                         f'({type(error).__name__}: {error}); the run rewrites it '
+                         'after every cycle: plot it once the run has written it '
+                         'again, or move the damaged file away')
     metric = plot_al_curves(runs, args.out, metric=args.metric, title=args.title)
     print(f'Wrote {args.out} ({metric} of {len(runs)} runs)')
     for label, history in runs:

@@ -1,12 +1,13 @@
 import hashlib
 import json
 import os.path as osp
+from collections import Counter
 from typing import List, Optional, Sequence
 
 import numpy as np
 from mmengine.dist import is_main_process
 
-from mmal.utils import dump_json_atomic
+from mmal.utils import InputError, dump_json_atomic
 from mmal.utils.dist import broadcast_from_rank0
 from .pool_layout import PoolLayout
 
@@ -18,9 +19,14 @@ class ActivePool:
     ``labeled`` lists pool positions in labeling order; ``history`` has one record
     per finished cycle (``cycle``, ``num_labeled``, ``metrics``, ``checkpoint``,
     ``epoch``, ``iter`` and, once the model of that cycle has queried, ``queried``
-    with the ``query_size`` and ``subset_size`` used). The file is replaced
-    atomically, so a crash leaves the previous state; only rank 0 reads it, and
-    the other ranks get its content by broadcast (no shared work dir needed).
+    with the ``query_size`` and ``subset_size`` used, and ``returned_to_pool``
+    where a person left queried samples unlabeled). ``awaiting`` is the one record
+    of a query whose labels are out (see :meth:`mmal.oracles.Query.record`; its
+    ``oracle`` part is what the oracle needs to collect them), and
+    ``initial_query`` the closed query that chose the initial labels. The file is
+    replaced atomically, so a crash leaves the previous state; only rank 0 reads
+    it, and the other ranks get its content by broadcast (no shared work dir
+    needed).
 
     Args:
         layout (PoolLayout): The pool.
@@ -32,7 +38,7 @@ class ActivePool:
             keys no longer in the pool are kept in the state, not refused.
     """
 
-    version = 2
+    version = 3
 
     def __init__(self, layout: PoolLayout, path: str, strategy: str, seed: int,
                  fixed: bool = True):
@@ -46,6 +52,8 @@ class ActivePool:
         self.initial_size: Optional[int] = None
         self.labeled: List[int] = []
         self.history: List[dict] = []
+        self.awaiting: Optional[dict] = None
+        self.initial_query: Optional[dict] = None
         self._is_labeled = np.zeros(len(layout), dtype=bool)
 
     def __len__(self) -> int:
@@ -64,12 +72,11 @@ class ActivePool:
         return sum(record.get('queried') is not None for record in self.history)
 
     def needs_query(self) -> bool:
-        """The last finished cycle's model has not chosen its samples yet (or
-        they were chosen and await labels from a person)."""
-        if not self.history:
+        """The last finished cycle's model has not chosen its samples yet (and
+        no query awaits labels)."""
+        if not self.history or self.awaiting is not None:
             return False
-        last = self.history[-1]
-        return last.get('queried') is None and 'awaiting' not in last
+        return self.history[-1].get('queried') is None
 
     def label(self, pool_indices: Sequence[int]) -> None:
         pool_indices = [int(i) for i in pool_indices]
@@ -98,11 +105,32 @@ class ActivePool:
         return self.layout.dataset_indices(sorted(self.labeled))
 
     def record_query(self, queried: List[dict], query_size: int,
-                     subset_size: int) -> None:
-        """Label what the last finished cycle's model chose."""
+                     subset_size: Optional[int], returned: Optional[List[str]] = None,
+                     initial: bool = False) -> None:
+        """Label what the last finished cycle's model chose (``initial``: the
+        initial set). ``returned`` are queried keys left unlabeled, back in the
+        pool."""
         self.label_keys([item['key'] for item in queried])
-        self.history[-1].update(queried=queried, query_size=query_size,
-                                subset_size=subset_size)
+        record = dict(queried=queried, query_size=query_size,
+                      subset_size=subset_size)
+        if returned is not None:
+            record['returned_to_pool'] = returned
+        if initial:
+            self.initial_query = record
+        else:
+            self.history[-1].update(record)
+
+    def close_awaiting(self, returned: List[str]) -> None:
+        """Record the open query's labels; the ``returned`` keys stay unlabeled."""
+        awaiting, back = self.awaiting, set(returned)
+        initial = awaiting['cycle'] is None
+        if not initial and awaiting['cycle'] != self.history[-1]['cycle']:
+            raise ValueError(f'{self.path}: the open query is of cycle '
+                             f'{awaiting["cycle"]}, not of the last finished one')
+        self.awaiting = None
+        self.record_query([q for q in awaiting['queried'] if q['key'] not in back],
+                          awaiting['query_size'], awaiting['subset_size'],
+                          returned=list(returned), initial=initial)
 
     def _pool_info(self) -> dict:
         digest = hashlib.sha256('\n'.join(self.layout.keys).encode()).hexdigest()
@@ -116,7 +144,8 @@ class ActivePool:
             pool=self._pool_info(), initial_size=self.initial_size,
             labeled=self.labeled_elsewhere +
             [dict(key=keys[i], index=int(first[i])) for i in self.labeled],
-            history=self.history)
+            history=self.history, initial_query=self.initial_query,
+            awaiting=self.awaiting)
 
     def save(self) -> None:
         """Write ``al_state.json`` atomically (rank 0 only)."""
@@ -134,28 +163,57 @@ class ActivePool:
         another dataset, strategy or seed, changing nothing."""
 
         def read():
-            with open(self.path) as f:
-                return f.read()
+            # Bytes: binary garbage is reported as a corrupted file, below.
+            with open(self.path, 'rb') as f:
+                text = f.read()
+            # Version 2 kept part of an open query in queries/awaiting.json.
+            exported = osp.join(osp.dirname(self.path), 'queries', 'awaiting.json')
+            if not osp.isfile(exported):
+                return text, None
+            with open(exported) as f:
+                return text, f.read()
 
-        self.load_state_dict(broadcast_from_rank0(read))
+        self.load_state_dict(*broadcast_from_rank0(read))
 
-    def load_state_dict(self, text: str) -> None:
+    def load_state_dict(self, text, version2_export: Optional[str] = None
+                        ) -> None:
+        """Restore from the JSON ``text`` (str or bytes) of :meth:`state_dict`;
+        ``version2_export``: a version 2 state's ``queries/awaiting.json``."""
         fix = f'move {self.path} away to start over, or use the matching config'
         try:
             state = json.loads(text)
             pool, labeled, history = (state['pool'], state['labeled'],
                                       state['history'])
             keys = [item['key'] for item in labeled]
+            if not all(isinstance(key, str) for key in keys):
+                raise TypeError('labeled keys must be strings')
+            for record in history:
+                # What a resume reads of each finished cycle.
+                if not (isinstance(record['cycle'], int)
+                        and isinstance(record['checkpoint'], str)
+                        and isinstance(record['epoch'], int)
+                        and isinstance(record['iter'], int)):
+                    raise TypeError(f'history record {record!r:.80} has a field '
+                                    'of the wrong type')
             strategy, seed = state['strategy'], state['seed']
             # Version 1 states did not record it: cycle 0 trained on the initial set.
             initial_size = state.get('initial_size', history[0]['num_labeled']
                                      if history else None)
-        except (ValueError, KeyError, TypeError, IndexError) as error:
-            raise ValueError(f'{self.path} is corrupted ({type(error).__name__}: '
+            awaiting = state.get('awaiting')
+            if history and 'awaiting' in history[-1]:
+                awaiting = version2_awaiting(history[-1], version2_export)
+        except (ValueError, KeyError, TypeError, IndexError,
+                RecursionError) as error:
+            # ValueError includes a JSON or UTF-8 decoding error.
+            raise InputError(f'{self.path} is corrupted ({type(error).__name__}: '
                              f'{error}); {fix}') from None
+        twice = [key for key, count in Counter(keys).items() if count > 1]
+        if twice:
+            raise InputError(f'{self.path} lists samples as labeled twice '
+                             f'({twice[:3]}): it was edited or damaged; {fix}')
         expected = self._pool_info()
         if self.fixed and pool != expected:
-            raise ValueError(
+            raise InputError(
                 f'{self.path} belongs to another dataset: it describes a pool of '
                 f'{pool.get("size")} samples keyed by {pool.get("key_field")!r} '
                 f'(fingerprint {pool.get("fingerprint")}), the configured '
@@ -163,18 +221,35 @@ class ActivePool:
                 f'{expected["key_field"]!r} (fingerprint {expected["fingerprint"]}); '
                 f'{fix}')
         if strategy != self.strategy:
-            raise ValueError(f'{self.path} was made by strategy {strategy}, the '
+            raise InputError(f'{self.path} was made by strategy {strategy}, the '
                              f'config asks for {self.strategy}; {fix}')
         if seed != self.seed:
-            raise ValueError(f'{self.path} was made with seed {seed}, this run has '
+            raise InputError(f'{self.path} was made with seed {seed}, this run has '
                              f'seed {self.seed}: add --cfg-options '
                              f'randomness.seed={seed}')
         unknown = [key for key in keys if key not in self.layout.position]
         if unknown and self.fixed:
-            raise ValueError(f'{self.path} lists samples not in the pool '
+            raise InputError(f'{self.path} lists samples not in the pool '
                              f'({unknown[:3]}); {fix}')
         self.labeled, self.history, self.labeled_elsewhere = [], history, []
         self._is_labeled[:] = False
         self.initial_size = initial_size
+        self.awaiting = awaiting
+        self.initial_query = state.get('initial_query')
         self.label_keys(keys)
 
+
+def version2_awaiting(last: dict, export: Optional[str]) -> dict:
+    """A version 2 state's open query: ``history[-1]['awaiting']``, with the rest
+    of it from that version's ``queries/awaiting.json`` (``export``)."""
+    record = last.pop('awaiting')
+    old = json.loads(export)
+    sizes = {item['key']: item for item in old['items']}
+    return dict(
+        cycle=last['cycle'], query_size=record['query_size'],
+        subset_size=record['subset_size'],
+        queried=[dict(q, width=sizes[q['key']]['width'],
+                      height=sizes[q['key']]['height']) for q in record['queried']],
+        oracle={name: old.get(name) for name in (
+            'query_id', 'task', 'names', 'img_root', 'label_root',
+            'image_url_prefix', 'document_root')})

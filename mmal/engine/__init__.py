@@ -1,9 +1,11 @@
 from .active_learning_loop import ActiveLearningLoop
-from .checkpoint_loader import load_from_local_trusted
+from .active_learning_runner import ActiveLearningRunner
+from .checkpoint_loader import trust_checkpoint, trusting
 from .cycle_schedule import CycleSchedule
 from .detach_hook import LossPredictionDetachHook
 from .pool_query import PoolQuery
 from .pool_scoring import PoolScorer
 
-__all__ = ['ActiveLearningLoop', 'CycleSchedule', 'LossPredictionDetachHook',
-           'PoolQuery', 'PoolScorer', 'load_from_local_trusted']
+__all__ = ['ActiveLearningLoop', 'ActiveLearningRunner', 'CycleSchedule',
+           'LossPredictionDetachHook', 'PoolQuery', 'PoolScorer',
+           'trust_checkpoint', 'trusting']

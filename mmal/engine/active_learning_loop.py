@@ -1,22 +1,22 @@
+import contextlib
 import copy
 import math
 import numbers
 import os.path as osp
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
-from mmengine.dist import (all_reduce_params, barrier, get_dist_info,
-                           is_main_process)
+from mmengine.dist import all_reduce_params, get_dist_info, is_main_process
 from mmengine.registry import LOOPS
 from mmengine.runner import EpochBasedTrainLoop, set_random_seed
 
-from mmal.datasets import ActivePool, LabeledSubsetSampler, PoolLayout
+from mmal.datasets import ActivePool, LabeledSubsetSampler
 from mmal.oracles import LabelsAwaited
 from mmal.registry import ORACLES, STRATEGIES
-from mmal.utils import plot_al_curves
-from .budgets import check_budgets
+from mmal.utils import InputError, plot_al_curves
+from .budgets import check_budget_types, check_budgets
+from .checkpoint_loader import trusting, weight_mismatch
 from .cycle_schedule import CycleSchedule
-from .human_labels import HumanLabels
-from .pool_query import INITIAL_DRAW, PoolQuery, cycle_rng
+from .pool_query import PoolQuery
 from .pool_scoring import unwrap
 
 
@@ -34,21 +34,24 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
     killed anywhere resumes where it stopped, and a finished run can be extended
     with more ``cycles``.
 
-    The pool is the config's own ``train_dataloader.dataset`` (single, Concat or
-    Repeat datasets); cycle 0 trains on ``initial_size`` random samples. All draws
-    come from the runner's seed and the cycle, never from the rank. With
-    ``oracle=dict(type='HumanOracle')`` a person labels instead: the model trains
-    on the work dir's copy of ``train_dataloader.dataset``'s annotation file, the
-    pool is ``unlabeled_dataset``, and after each query the run stops until
-    ``tools/al_import.py`` brings the labels (see :class:`HumanLabels`).
+    Who labels is the ``oracle``'s business (:class:`mmal.oracles.BaseOracle`):
+    with the default :class:`SimulatedOracle` the pool is the config's own
+    ``train_dataloader.dataset`` (single, Concat or Repeat datasets), cycle 0
+    trains on ``initial_size`` random samples, and every query is labeled at once.
+    With :class:`HumanOracle` a person labels: the model trains on the work dir's
+    copy of the user's annotation file, the pool is ``unlabeled_dataset``, and a
+    query's labels are awaited (the run stops until they are imported, or waits
+    for them). All draws come from the runner's seed and the cycle, never from
+    the rank.
 
     Args:
         runner: The runner.
         dataloader (dict): The train dataloader config; its sampler is replaced by
             :class:`LabeledSubsetSampler`.
         cycles (int): Training cycles. Defaults to 10.
-        initial_size (int): Random samples labeled before cycle 0 (simulation
-            only; required there, refused with ``HumanOracle``).
+        initial_size (int): Samples labeled before cycle 0, chosen at random
+            (required in simulation; with a person, only to start cold from an
+            empty labeled set).
         query_size (int): Samples labeled before each cycle but the first (K).
             May change on resume; it applies to the queries still to come.
         subset_size (int): Unlabeled samples scored per query (M). Likewise.
@@ -64,12 +67,13 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         key_field (str, optional): Data-info field with stable sample keys.
         curve_metric (str, optional): Metric of ``al_curve.png``; defaults to the
             evaluator's first.
-        oracle (dict, optional): Who labels: ``SimulatedOracle`` (default) or
-            ``HumanOracle``.
-        unlabeled_dataset (dict, optional): The pool of a ``HumanOracle`` run,
-            e.g. a ``CocoDataset`` on ``tools/images_to_coco.py``'s file.
-        allow_partial (bool): With ``HumanOracle``, train although some queried
-            images have no labels yet; they go back to the pool.
+        oracle (dict, optional): Who labels (registry ``ORACLES``):
+            ``SimulatedOracle`` (default), ``HumanOracle`` or
+            ``LabelStudioOracle``.
+        unlabeled_dataset (dict, optional): The pool of a person's run, e.g. a
+            ``CocoDataset`` on ``tools/images_to_coco.py``'s file.
+        allow_partial (bool): When labels come from a person, train although some
+            queried images have no labels yet; they go back to the pool.
         resume (bool): Continue from ``<work_dir>/al_state.json``.
     """
 
@@ -95,15 +99,16 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         if not isinstance(dataloader, dict):
             raise TypeError('ActiveLearningLoop needs train_dataloader as a config '
                             'dict, to restrict its sampler to labeled samples')
+        check_budget_types(
+            dict(cycles=cycles, query_size=query_size, subset_size=subset_size,
+                 max_epochs=max_epochs),
+            dict(initial_size=initial_size, val_interval=val_interval))
         self.oracle = ORACLES.build(
             dict(oracle or dict(type='SimulatedOracle'), _scope_='mmal'))
-        self.human = HumanLabels.check_settings(self.oracle, unlabeled_dataset,
-                                                initial_size)
-        dataloader = copy.deepcopy(dataloader)
-        if self.human:
-            dataloader['dataset'] = HumanLabels.training_dataset(
-                dataloader['dataset'], runner.work_dir)
-        pool_dataset_cfg = copy.deepcopy(unlabeled_dataset or dataloader['dataset'])
+        self.oracle.setup(runner, copy.deepcopy(dataloader['dataset']),
+                          copy.deepcopy(unlabeled_dataset), initial_size)
+        dataloader = dict(copy.deepcopy(dataloader),
+                          dataset=self.oracle.labeled_dataset_cfg())
         sampler_cfg = dataloader.get('sampler') or {}
         dataloader['sampler'] = dict(
             type='LabeledSubsetSampler', shuffle=sampler_cfg.get('shuffle', True))
@@ -122,24 +127,22 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         self.allow_partial = allow_partial
         self.seed = runner.seed
         self.sampler = self._find_sampler()
-        if self.human:
-            self.labels = HumanLabels(runner.work_dir, pool_dataset_cfg,
-                                      self.dataloader.dataset)
-            layout = self.labels.pool_layout()
-        else:
-            layout = PoolLayout(self.dataloader.dataset, key_field)
         self.pool = ActivePool(
-            layout, osp.join(runner.work_dir, 'al_state.json'), self.strategy_name,
-            self.seed, fixed=not self.human)
+            self.oracle.pool_layout(self.dataloader.dataset, key_field),
+            osp.join(runner.work_dir, 'al_state.json'), self.strategy_name,
+            self.seed, fixed=self.oracle.fixed_pool)
         self._check_budgets(labeled=0, queries_done=0)
         self.query = PoolQuery(runner,
                                STRATEGIES.build(dict(strategy, _scope_='mmal')),
-                               pool_dataset_cfg, score_pipeline, score_batch_size,
-                               dataloader['dataset'] if self.human else None)
+                               self.oracle.pool_dataset_cfg(), score_pipeline,
+                               score_batch_size,
+                               self.oracle.centers_dataset_cfg())
         # Set when the run stops for a person to label the query.
         self.awaited: Optional[LabelsAwaited] = None
+        # A query delivered by this process, whose labels the oracle may wait for.
+        self._delivered = False
         if runner.val_loop is None:
-            raise ValueError('ActiveLearningLoop evaluates every cycle: set '
+            raise InputError('ActiveLearningLoop evaluates every cycle: set '
                              'val_dataloader, val_evaluator and val_cfg')
         # The runner would build the schedulers right after this, while nothing is
         # labeled: the schedule builds them per cycle instead.
@@ -174,32 +177,49 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
     @property
     def num_labeled(self) -> int:
         """Samples the current cycle trains on."""
-        return len(self.sampler.indices) if self.human else self.pool.num_labeled
+        return self.oracle.num_labeled(self.pool, self.dataloader.dataset)
 
     def run(self):
         self.runner.call_hook('before_train')
-        if not self._start():
-            self.runner.call_hook('after_train')
-            return self.runner.model
-        while self.pool.cycles_done < self.cycles:
-            cycle = self.pool.cycles_done
-            if self.pool.needs_query() and not self._query(cycle - 1):
-                break  # labels are awaited from a person
-            self._train_cycle(cycle)
-            self._finish_cycle(cycle, self._evaluate())
+        if self._start():
+            # Accepted: the work dir's config copy records this run's options.
+            self.runner.dump_config()
+            self._run_cycles()
         self.runner.call_hook('after_train')
         return self.runner.model
 
+    def _run_cycles(self) -> None:
+        pool = self.pool
+        while pool.cycles_done < self.cycles:
+            cycle = pool.cycles_done
+            if self._needs_initial_query():
+                query = self.query.initial(pool, self.initial_size, self.seed)
+                if not self._deliver(query):
+                    return
+            elif pool.needs_query():
+                query = self.query.run(pool, cycle - 1, self.query_size,
+                                       self.subset_size, self.seed)
+                if not self._deliver(query):
+                    return
+            self._train_cycle(cycle)
+            self._finish_cycle(cycle, self._evaluate())
+
+    def _needs_initial_query(self) -> bool:
+        pool = self.pool
+        return (self.initial_size is not None and not pool.history
+                and pool.initial_query is None and pool.awaiting is None)
+
     def _start(self) -> bool:
-        """Label the initial set, or restore a previous run's, and check that the
-        strategy works with the model before any training. False: nothing to do."""
+        """Restore a previous run's state (collecting the labels of its open
+        query), count what is labeled already, and check that the strategy works
+        with the model before any training. False: nothing to do."""
         if self.reset_model:
             self._initial_weights = copy.deepcopy(
                 unwrap(self.runner.model).state_dict())
         self.schedule.snapshot()
         if self.pool.exists():
             if not self.resume:
-                raise FileExistsError(
+                raise InputError(
                     f'{self.pool.path} holds a previous active learning run; pass '
                     '--resume to continue it, or choose another --work-dir')
             if not self._restore():
@@ -209,11 +229,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                 self.runner.logger.warning(
                     f'--resume: no {self.pool.path} yet, starting afresh')
             self.pool.initial_size = self.initial_size
-            if not self.human:
-                self.pool.label(sorted(cycle_rng(self.seed, 0, INITIAL_DRAW).choice(
-                    len(self.pool), size=self.initial_size, replace=False).tolist()))
-        if self.human:
-            self.labels.sync(self.pool)
+        self.pool.label_keys(self.oracle.labeled_keys(self.pool))
         self.query.probe(self.pool)
         return True
 
@@ -221,7 +237,7 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         pool, logger = self.pool, self.runner.logger
         pool.load()
         if pool.initial_size != self.initial_size:
-            raise ValueError(
+            raise InputError(
                 f'initial_size={self.initial_size}, but {pool.path} was started with '
                 f'initial_size={pool.initial_size}, and that decided which samples '
                 'cycle 0 trained on. Resume with --cfg-options '
@@ -239,25 +255,49 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                 f'--cfg-options train_cfg.cycles={self.cycles + 1}')
             return False
         self._check_budgets(pool.num_labeled, pool.queries_done)
-        if pool.history and 'awaiting' in pool.history[-1]:
-            self.labels.take(pool, self.allow_partial, logger)
+        # The model first: a refused checkpoint leaves the state as it was.
+        if last is not None and (not self.reset_model or pool.needs_query()):
+            self._load_cycle_model(last)
+        if pool.awaiting is not None:
+            self.oracle.wait(pool.awaiting, self.allow_partial)
+            self._collect()
         for name in ('query_size', 'subset_size'):
             recorded = [r[name] for r in pool.history if name in r]
             if recorded and recorded[-1] != getattr(self, name):
                 logger.warning(f'{name} changed from {recorded[-1]} to '
                                f'{getattr(self, name)}: it applies to the queries '
                                'from now on and is recorded in al_state.json')
-        if last is None:
-            return True
-        if not self.reset_model or pool.needs_query():
-            checkpoint = osp.join(self.runner.work_dir, last['checkpoint'])
-            if not osp.isfile(checkpoint):
-                raise FileNotFoundError(
-                    f'{checkpoint} is missing, but the run continues from the model '
-                    f'of cycle {last["cycle"] + 1}; put the file back, or start a new '
-                    'run in another --work-dir')
-            self.runner.load_checkpoint(checkpoint)
         return True
+
+    def _load_cycle_model(self, record: dict) -> None:
+        """The model of a finished cycle, from the checkpoint its record names.
+        Only the run's own ``cycle_<k>.pth`` in the work dir is trusted (loaded
+        with ``weights_only=False``), and it must hold this model's weights."""
+        work_dir = self.runner.work_dir
+        checkpoint = osp.join(work_dir, str(record['checkpoint']))
+        cycle = record['cycle']
+        if not osp.isfile(checkpoint):
+            raise InputError(
+                f'{checkpoint} is missing, but the run continues from the model '
+                f'of cycle {cycle + 1}; put the file back, or start a new run in '
+                'another --work-dir')
+        # The work dir resolved, not the file: a link to elsewhere is not ours.
+        own = osp.join(osp.realpath(work_dir), f'cycle_{cycle}.pth')
+        trusted = osp.realpath(checkpoint) == own
+        if not trusted:
+            self.runner.logger.warning(
+                f'{self.pool.path} names {checkpoint} for cycle {cycle + 1}, not '
+                f"the run's own {own}: it is loaded with weights_only=True")
+        with trusting(checkpoint) if trusted else contextlib.nullcontext():
+            loaded = self.runner.load_checkpoint(checkpoint)
+        # Checked here, not by a strict load: mmengine raises on rank 0 only.
+        mismatch = weight_mismatch(unwrap(self.runner.model).state_dict(), loaded)
+        if mismatch:
+            raise InputError(
+                f'{checkpoint} does not hold the weights of this model ({mismatch}), '
+                f'so the run cannot continue from cycle {cycle + 1}: put back the '
+                'checkpoint the run wrote, resume with the config that made it, or '
+                'start a new run in another --work-dir')
 
     def _find_sampler(self) -> LabeledSubsetSampler:
         for sampler in (self.dataloader.sampler,
@@ -269,29 +309,38 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
     def _check_budgets(self, labeled: int, queries_done: int) -> None:
         check_budgets(len(self.pool), self.cycles, self.initial_size,
                       self.query_size, self.subset_size, labeled, queries_done,
-                      pool_grows=self.human)
+                      pool_grows=not self.oracle.fixed_pool)
 
-    def _query(self, cycle: int) -> bool:
-        """Let the oracle label what the model of ``cycle`` chooses, and record
-        it; False if a person must label first."""
-        queried = self.query.run(self.pool, cycle, self.query_size,
-                                 self.subset_size, self.seed)
-        self.runner.logger.info(f'Queried {len(queried)} samples with the model of '
-                                f'cycle {cycle + 1} ({self.strategy_name})')
-        if not self.human:
-            labeled = set(self.oracle.label(self.runner.work_dir, cycle, queried))
-            self.pool.record_query([q for q in queried if q['key'] in labeled],
-                                   self.query_size, self.subset_size)
+    def _deliver(self, query) -> bool:
+        """Hand a query to the oracle and record it; False: the run stops until
+        its labels are in."""
+        who = ('initial set' if query.cycle is None else
+               f'model of cycle {query.cycle + 1}')
+        self.runner.logger.info(f'Queried {len(query.items)} samples with the '
+                                f'{who} ({self.strategy_name})')
+        handed_over = self.oracle.deliver(query)
+        if handed_over is None:
+            self.pool.record_query(query.items, query.query_size,
+                                   query.subset_size, initial=query.cycle is None)
             self.pool.save()
             return True
-        if is_main_process():
-            self.awaited = self.labels.export(self.oracle, self.query, self.pool,
-                                              cycle, queried)
-        self.pool.history[-1]['awaiting'] = dict(
-            queried=queried, query_size=self.query_size, subset_size=self.subset_size)
+        # Recorded once the oracle has the query: a crash before this point
+        # makes the resumed run choose and deliver the same query again.
+        self.pool.awaiting = dict(query.record(), oracle=handed_over)
         self.pool.save()
-        barrier()
-        return False
+        if not self.oracle.wait(self.pool.awaiting, self.allow_partial):
+            self.awaited = LabelsAwaited(self.oracle, self.pool.awaiting)
+            return False
+        self._collect()
+        return True
+
+    def _collect(self) -> None:
+        """Take the open query's labels from the oracle and record them."""
+        with self.oracle.labels_lock():
+            returned = self.oracle.collect(self.pool.awaiting, self.allow_partial,
+                                           self.runner.logger)
+            self.pool.close_awaiting(returned)
+            self.pool.save()
 
     def _train_cycle(self, cycle: int) -> None:
         runner = self.runner
@@ -302,14 +351,12 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                         deterministic=randomness.get('deterministic', False),
                         diff_rank_seed=randomness.get('diff_rank_seed', False))
         self._cycle_start_epoch = self._epoch
-        if self.human:
-            # labeled.json grew with the last import: read it again.
+        if self.oracle.labeled_dataset_grows():
             self.dataloader = runner.build_dataloader(self._dataloader_cfg,
                                                       seed=self.seed)
             self.sampler = self._find_sampler()
-            self.sampler.set_indices(range(len(self.dataloader.dataset)))
-        else:
-            self.sampler.set_indices(self.pool.dataset_indices())
+        self.sampler.set_indices(
+            self.oracle.training_indices(self.pool, self.dataloader.dataset))
         self.sampler.seed = self.seed
         if self._initial_weights is not None:
             unwrap(runner.model).load_state_dict(self._initial_weights)

@@ -1,4 +1,25 @@
+import numbers
 from typing import Optional
+
+from mmal.utils import InputError
+
+
+def check_budget_types(required: dict, optional: dict) -> None:
+    """Fail before any work, naming every one, on ``train_cfg`` budgets that are
+    not whole numbers (``--cfg-options train_cfg.query_size=2.5`` or ``=abc``).
+
+    Args:
+        required (dict): Settings that must be whole numbers, by name.
+        optional (dict): Settings that may also be None.
+    """
+    settings = dict(required, **{k: v for k, v in optional.items() if v is not None})
+    bad = [f'{name}={value!r}' for name, value in settings.items()
+           if isinstance(value, bool) or not isinstance(value, numbers.Integral)]
+    if bad:
+        name = bad[0].partition('=')[0]
+        raise InputError(f'Bad active learning settings (train_cfg): '
+                         f'{", ".join(bad)} must be whole numbers, e.g. '
+                         f'--cfg-options train_cfg.{name}=10')
 
 
 def check_budgets(pool: int, cycles: int, initial_size: Optional[int],
@@ -41,5 +62,5 @@ def check_budgets(pool: int, cycles: int, initial_size: Optional[int],
                 f'{final} samples, more than the pool ({pool}); lower cycles, '
                 'initial_size or query_size')
     if problems:
-        raise ValueError('Bad active learning settings (train_cfg): ' +
+        raise InputError('Bad active learning settings (train_cfg): ' +
                          '; '.join(problems))

@@ -4,6 +4,7 @@ import numpy as np
 from mmengine.registry import DATASETS
 
 from mmal.datasets import ActivePool, PoolLayout
+from mmal.oracles import Query
 from mmal.strategies import BaseStrategy, Candidates
 from .pool_scoring import (PoolScorer, entropy, features, leaf_pipeline,
                            predicted_loss, unwrap, with_pipeline)
@@ -25,29 +26,30 @@ class PoolQuery:
     (``score_pipeline`` overrides it), built on first use.
 
     Core-set's centers (``labeled_features``) are the labeled pool samples, or,
-    when ``training_dataset_cfg`` is given (a person's run: labeled.json), every
+    when ``centers_dataset_cfg`` is given (a person's run: labeled.json), every
     sample of that dataset through the same pipeline, read anew per query.
 
     Args:
         runner: The mmengine runner.
         strategy (BaseStrategy): The query strategy.
-        train_dataset_cfg (dict): The pool's dataset config.
+        pool_dataset_cfg (dict): The pool's dataset config.
         score_pipeline (list, optional): Pipeline for scoring.
         score_batch_size (int, optional): Defaults to the test dataloader's.
-        training_dataset_cfg (dict, optional): What the model trains on when that
-            is not the pool's labeled part (``HumanOracle``).
+        centers_dataset_cfg (dict, optional): The labeled samples that core-set
+            takes as centers, when they are not the pool's labeled samples (see
+            :meth:`mmal.oracles.BaseOracle.centers_dataset_cfg`).
     """
 
-    def __init__(self, runner, strategy: BaseStrategy, train_dataset_cfg: dict,
+    def __init__(self, runner, strategy: BaseStrategy, pool_dataset_cfg: dict,
                  score_pipeline: Optional[list] = None,
                  score_batch_size: Optional[int] = None,
-                 training_dataset_cfg: Optional[dict] = None):
+                 centers_dataset_cfg: Optional[dict] = None):
         self.runner = runner
         self.strategy = strategy
-        self.train_dataset_cfg = train_dataset_cfg
+        self.pool_dataset_cfg = pool_dataset_cfg
         self.score_pipeline = score_pipeline
         self.score_batch_size = score_batch_size
-        self.training_dataset_cfg = training_dataset_cfg
+        self.centers_dataset_cfg = centers_dataset_cfg
         self._scorer: Optional[PoolScorer] = None
 
     def _loader_cfg(self) -> dict:
@@ -65,7 +67,7 @@ class PoolQuery:
         if self._scorer is None:
             loader_cfg = self._loader_cfg()
             pipeline = self._pipeline(loader_cfg)
-            dataset = DATASETS.build(with_pipeline(self.train_dataset_cfg, pipeline))
+            dataset = DATASETS.build(with_pipeline(self.pool_dataset_cfg, pipeline))
             # Same config but the pipeline: same samples, in the same order.
             if len(dataset) != pool.layout.dataset_length:
                 raise RuntimeError('The scoring dataset (training data with the test '
@@ -73,13 +75,13 @@ class PoolQuery:
             self._scorer = PoolScorer(self.runner, dataset, pool.layout, loader_cfg)
         return self._scorer
 
-    def training_features(self, description: str,
-                          limit: Optional[int] = None) -> np.ndarray:
+    def centers_features(self, description: str,
+                         limit: Optional[int] = None) -> np.ndarray:
         """Features of the first ``limit`` (default: all) samples of
-        ``training_dataset_cfg``, through the scoring pipeline. Built on each
+        ``centers_dataset_cfg``, through the scoring pipeline. Built on each
         call: every import grows labeled.json."""
         loader_cfg = self._loader_cfg()
-        dataset = DATASETS.build(with_pipeline(self.training_dataset_cfg,
+        dataset = DATASETS.build(with_pipeline(self.centers_dataset_cfg,
                                                self._pipeline(loader_cfg)))
         if len(dataset) == 0:
             return np.zeros((0, 0), dtype=np.float32)
@@ -106,10 +108,10 @@ class PoolQuery:
             return compute
 
         def labeled_features(positions):
-            if self.training_dataset_cfg is not None:
+            if self.centers_dataset_cfg is not None:
                 # Also the user's own labeled images, which are not pool samples.
-                return self.training_features(f'{description}: labeled features',
-                                              max_centers)
+                return self.centers_features(f'{description}: labeled features',
+                                             max_centers)
             labeled = sorted(pool.labeled)[:max_centers]
             if not labeled:  # no centers yet
                 return np.zeros((0, 0), dtype=np.float32)
@@ -124,7 +126,7 @@ class PoolQuery:
             labeled_features=labeled_features))
 
     def run(self, pool: ActivePool, cycle: int, query_size: int,
-            subset_size: int, seed: int) -> List[dict]:
+            subset_size: int, seed: int) -> Query:
         """Choose up to ``query_size`` samples with the model of ``cycle``."""
         unlabeled = pool.unlabeled_indices()
         size = min(subset_size, len(unlabeled))
@@ -133,7 +135,36 @@ class PoolQuery:
         candidates = self.candidates(pool, subset, f'Query after cycle {cycle + 1}')
         chosen, scores = self.strategy.select(
             candidates, min(query_size, size), cycle_rng(seed, cycle, STRATEGY_DRAW))
-        return [dict(key=key, score=score) for key, score in zip(chosen, scores)]
+        return self._query(pool, cycle, chosen, scores, query_size, subset_size)
+
+    def initial(self, pool: ActivePool, size: int, seed: int) -> Query:
+        """The initial set: ``size`` random unlabeled samples, in pool order."""
+        unlabeled = pool.unlabeled_indices()
+        chosen = np.sort(cycle_rng(seed, 0, INITIAL_DRAW).choice(
+            unlabeled, size=min(size, len(unlabeled)), replace=False))
+        keys = [pool.layout.keys[i] for i in chosen]
+        return self._query(pool, None, keys, [None] * len(keys), size, None,
+                           trained=False)
+
+    def _query(self, pool: ActivePool, cycle: Optional[int], keys: List[str],
+               scores: List[Optional[float]], query_size: int,
+               subset_size: Optional[int], trained: bool = True) -> Query:
+        positions = [pool.layout.position[key] for key in keys]
+
+        def image_infos():
+            dataset = self.scorer(pool).dataset
+            infos = [dataset.get_data_info(int(pool.layout.first_indices[p]))
+                     for p in positions]
+            return [dict(img_path=info.get('img_path'), width=info.get('width'),
+                         height=info.get('height')) for info in infos]
+
+        return Query(
+            cycle=cycle,
+            items=[dict(key=key, score=score) for key, score in zip(keys, scores)],
+            query_size=query_size, subset_size=subset_size, image_infos=image_infos,
+            predictions=(lambda: self.scorer(pool).predict(positions))
+            if trained else None,
+            metainfo=lambda: self.scorer(pool).dataset.metainfo)
 
     def probe(self, pool: ActivePool) -> None:
         """Run the strategy on two pool samples before training, so a strategy

@@ -2,6 +2,7 @@
 relative to a data root, and image-only COCO files for an unlabeled pool."""
 import os
 import os.path as osp
+import stat
 from typing import List, Tuple
 
 from PIL import Image
@@ -67,9 +68,18 @@ def images_to_coco(image_dir: str) -> Tuple[dict, List[Tuple[str, str]]]:
         raise FileNotFoundError(f'{image_dir} is not a folder of images')
     images, unreadable = [], []
     for key in find_images(image_dir):
+        path = osp.join(image_dir, key)
         try:
-            width, height = image_size(osp.join(image_dir, key))
-        except (OSError, SyntaxError, ValueError) as error:
+            # Reading a FIFO named *.jpg would wait for a writer forever.
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                unreadable.append((key, 'not a regular file (a FIFO, socket or '
+                                   'device)'))
+                continue
+            width, height = image_size(path)
+        except (OSError, SyntaxError, ValueError,
+                Image.DecompressionBombError) as error:
+            # DecompressionBombError: a header claiming more pixels than PIL
+            # decodes (Image.MAX_IMAGE_PIXELS, doubled).
             unreadable.append((key, f'{type(error).__name__}: {error}'))
             continue
         images.append(dict(id=len(images) + 1, file_name=key, width=width,

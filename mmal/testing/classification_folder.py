@@ -2,7 +2,6 @@
 ``configs/human/resnet18_folder_lloss.py`` (shrunk: 32x32 inputs, a narrow
 ResNet-18): pool images, the user's labeled COCO file, and the query's
 ``coco_predictions.json`` answered and imported as COCO."""
-import csv
 import json
 import os
 import os.path as osp
@@ -11,6 +10,7 @@ from typing import Callable, List, Optional, Sequence
 import numpy as np
 from PIL import Image
 
+from mmal.oracles.formats import query_csv
 from mmal.testing.al_runs import run_tool, write_config
 from mmal.testing.coco_format import write_image_folder
 
@@ -83,8 +83,8 @@ def pool_keys(root: str) -> List[str]:
 
 
 def query_rows(work_dir: str, cycle: int) -> List[dict]:
-    with open(osp.join(work_dir, 'queries', f'cycle_{cycle}', 'query.csv')) as f:
-        return list(csv.DictReader(f))
+    return query_csv.read(osp.join(work_dir, 'queries', f'cycle_{cycle}',
+                                   'query.csv'))
 
 
 def exported_predictions(work_dir: str, cycle: int) -> dict:

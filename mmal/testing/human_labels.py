@@ -19,7 +19,9 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 import torch
 
-from mmal.oracles import HumanOracle, init_labels
+from mmal.oracles import HumanOracle, LabelsAwaited, init_labels
+from mmal.oracles.human import export_items
+from mmal.oracles.tasks import get_task
 from mmal.testing.coco_format import POOL_IMAGES
 
 CLASSES = ('car', 'person', 'traffic light')
@@ -162,16 +164,44 @@ def open_query(data: dict, work_dir: str, task: str = 'detection',
         with open(ann_file, 'w') as f:
             json.dump(dict(images=[], annotations=[], categories=[]), f)
     init_labels(work_dir, ann_file)
-    chosen = [dict(key=key, score=1.0 - 0.1 * i,
-                   img_path=osp.join(data['img_root'], key))
-              for i, key in enumerate(QUERY)]
+    queried = [dict(key=key, score=1.0 - 0.1 * i) for i, key in enumerate(QUERY)]
     preds = query_predictions(task, metainfo)
-    result = HumanOracle(contact_sheet=contact_sheet).label(
-        work_dir, cycle, chosen, preds, metainfo, img_root=data['img_root'],
-        label_root=data['img_root'])
+    result = write_open_query(work_dir, data['img_root'], data['img_root'],
+                              queried, preds, metainfo, task, cycle,
+                              contact_sheet=contact_sheet)
     return dict(work_dir=work_dir, result=result, predictions=preds,
                 metainfo=metainfo, query_dir=osp.join(work_dir, 'queries',
                                                       f'cycle_{cycle}'))
+
+
+def write_open_query(work_dir: str, img_root: str, label_root: str,
+                     queried: List[dict], predictions: list, metainfo: dict,
+                     task: str, cycle: int, contact_sheet: bool = False
+                     ) -> LabelsAwaited:
+    """What the loop leaves after a ``HumanOracle`` delivery: the export in
+    ``queries/cycle_<cycle>/`` and the open query in ``al_state.json``."""
+    oracle = HumanOracle(contact_sheet=contact_sheet)
+    oracle.attach(work_dir, img_root, label_root)
+    name, task = f'cycle_{cycle}', get_task(task)
+    items = export_items(queried, [{} for _ in queried], img_root)
+    oracle.export(name, items, predictions, metainfo, task)
+    awaiting = dict(
+        cycle=cycle, query_size=len(queried), subset_size=len(queried),
+        queried=[dict(q, width=item['width'], height=item['height'])
+                 for q, item in zip(queried, items)],
+        oracle=oracle.handed_over(name, task, metainfo))
+    with open(osp.join(work_dir, 'al_state.json'), 'w') as f:
+        json.dump(dict(version=3, history=[], awaiting=awaiting), f)
+    return LabelsAwaited(oracle, awaiting)
+
+
+def close_query(work_dir: str) -> None:
+    """The loop took the open query's labels: nothing awaits any more."""
+    path = osp.join(work_dir, 'al_state.json')
+    state = read_json(path)
+    state['awaiting'] = None
+    with open(path, 'w') as f:
+        json.dump(state, f)
 
 
 def read_json(path: str):

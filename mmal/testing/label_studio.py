@@ -4,13 +4,12 @@ Label Studio 1.23 needs numpy>=2 and Django 5.2, which mmal's toolbox stack cann
 share, so it lives in ``$MMAL_CACHE/.venv-labelstudio`` (default
 ``~/.cache/mmal``), created on first use. :func:`label_studio_server` starts
 ``label-studio start`` on 127.0.0.1 with SQLite in a temporary data dir and always
-stops its whole process group. :class:`LabelStudioClient` talks REST with
-``urllib`` from mmal's own interpreter.
+stops its whole process group. :class:`AnnotatorClient` is mmal's own client
+(:mod:`mmal.oracles.label_studio_client`) plus an annotator's requests.
 
 ``python -m mmal.testing.label_studio`` only creates the environment (timed).
 """
 import contextlib
-import json
 import os
 import os.path as osp
 import shutil
@@ -19,10 +18,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-import urllib.error
-import urllib.request
 from typing import Iterator, Optional
+
+from mmal.oracles.label_studio_client import LabelStudioClient, LabelStudioError
 
 LABEL_STUDIO_SPEC = 'label-studio==1.23.*'
 PYTHON = 'python3.11'
@@ -63,58 +63,37 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class LabelStudioClient:
-    """Label Studio's REST API with a user token (``Authorization: Token ...``)."""
+class AnnotatorClient(LabelStudioClient):
+    """mmal's Label Studio client plus what an annotator does in the browser:
+    annotate, skip, edit, and export the project."""
 
-    def __init__(self, url: str, token: str):
-        self.url = url.rstrip('/')
-        self.token = token
-
-    def request(self, method: str, path: str, body=None, timeout: float = 60):
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(
-            self.url + path, data=data, method=method,
-            headers={'Authorization': f'Token {self.token}',
-                     'Content-Type': 'application/json'})
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as response:
-                text = response.read().decode()
-        except urllib.error.HTTPError as error:
-            raise RuntimeError(f'{method} {path}: HTTP {error.code}: '
-                               f'{error.read().decode()[:2000]}') from None
-        return json.loads(text) if text else None
-
-    def create_project(self, title: str, label_config: str) -> int:
-        return self.request('POST', '/api/projects',
-                            dict(title=title, label_config=label_config))['id']
-
-    def import_tasks(self, project: int, tasks: list) -> None:
-        self.request('POST', f'/api/projects/{project}/import', tasks)
-
-    def tasks(self, project: int) -> list:
-        """Every task of ``project`` with its ``data``."""
-        tasks, page = [], 1
-        while True:
-            reply = self.request(
-                'GET', f'/api/tasks?project={project}&page={page}&page_size=100')
-            batch = reply['tasks'] if isinstance(reply, dict) else reply
-            tasks += batch
-            if len(batch) < 100:
-                return tasks
-            page += 1
-
-    def annotate(self, task: int, result: list) -> dict:
+    def annotate(self, task: int, result: list, cancelled: bool = False) -> dict:
         return self.request('POST', f'/api/tasks/{task}/annotations',
+                            dict(result=result, was_cancelled=cancelled))
+
+    def edit_annotation(self, annotation: int, result: list) -> dict:
+        return self.request('PATCH', f'/api/annotations/{annotation}',
                             dict(result=result, was_cancelled=False))
 
+    def delete_project(self, project: int) -> None:
+        self.request('DELETE', f'/api/projects/{project}')
+
     def export_json(self, project: int) -> list:
-        return self.request('GET', f'/api/projects/{project}/export?exportType=JSON')
+        return self.request('GET', f'/api/projects/{project}/export',
+                            params=dict(exportType='JSON'))
+
+    def next_task(self, project: int) -> dict:
+        """The task Label Studio's queue serves an annotator next."""
+        return self.request('GET', f'/api/projects/{project}/next')
 
 
 @contextlib.contextmanager
-def label_studio_server(start_timeout: float = 300) -> Iterator[LabelStudioClient]:
-    """A running Label Studio on 127.0.0.1 (SQLite, temporary data dir); stopped
-    on exit whatever happens. ``client.timings`` holds install and start seconds."""
+def label_studio_server(document_root: Optional[str] = None,
+                        start_timeout: float = 300) -> Iterator[AnnotatorClient]:
+    """A running Label Studio on 127.0.0.1 (SQLite, temporary data dir), serving
+    local files under ``document_root`` when given; stopped on exit whatever
+    happens. ``client.timings`` holds install and start seconds; ``client.token``
+    is the API key."""
     began = time.monotonic()
     exe = ensure_venv()
     installed = time.monotonic()
@@ -129,12 +108,16 @@ def label_studio_server(start_timeout: float = 300) -> Iterator[LabelStudioClien
         LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN='true',
         LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK='true',
         DJANGO_DB='sqlite')
+    if document_root:
+        env.update(LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED='true',
+                   LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT=document_root)
     log = open(osp.join(data_dir, 'server.log'), 'w')
     process = subprocess.Popen(
         [exe, 'start', '--internal-host', '127.0.0.1', '--port', str(port),
          '--no-browser'],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    client = LabelStudioClient(f'http://127.0.0.1:{port}', token)
+    client = AnnotatorClient(f'http://127.0.0.1:{port}', token)
+    client.token, client.document_root = token, document_root
     try:
         deadline = time.monotonic() + start_timeout
         while True:
@@ -142,9 +125,9 @@ def label_studio_server(start_timeout: float = 300) -> Iterator[LabelStudioClien
                 raise RuntimeError(f'label-studio exited ({process.returncode}):\n'
                                    + _tail(log.name))
             try:
-                client.request('GET', '/api/projects', timeout=5)
+                client.projects()
                 break
-            except (OSError, RuntimeError):
+            except LabelStudioError:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f'label-studio did not answer within '
                                        f'{start_timeout} s:\n' + _tail(log.name))
@@ -163,6 +146,61 @@ def label_studio_server(start_timeout: float = 300) -> Iterator[LabelStudioClien
             process.wait()
         log.close()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+class Forwarder:
+    """A TCP port on 127.0.0.1 that forwards to Label Studio: stopping it is the
+    server stopping for a client that talks to ``url``, and starting it again
+    (same port) the server coming back."""
+
+    def __init__(self, target_url: str):
+        host, port = target_url.rsplit('//', 1)[1].split(':')
+        self.target = (host, int(port))
+        self.port = free_port()
+        self.url = f'http://127.0.0.1:{self.port}'
+        self._sockets: list = []
+        self._listener = None
+
+    def start(self) -> 'Forwarder':
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(('127.0.0.1', self.port))
+        listener.listen()
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener, ), daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        """Close the port and every open connection."""
+        for sock in [self._listener] + self._sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                sock.close()
+        self._sockets = []
+
+    def _accept(self, listener) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # stopped
+            server = socket.create_connection(self.target)
+            self._sockets += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, sink),
+                                 daemon=True).start()
+
+    @staticmethod
+    def _pump(source, sink) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
 
 
 def _tail(path: str, chars: int = 3000) -> str:

@@ -1,6 +1,8 @@
 import os.path as osp
 from typing import Iterator, List, Tuple
 
+from .errors import InputError
+
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
@@ -35,7 +37,7 @@ def check_data_roots(cfg) -> None:
     missing = missing_data_roots(cfg)
     if missing:
         lines = '\n'.join(f'  {loader}: {root}' for loader, root in missing)
-        raise FileNotFoundError(
+        raise InputError(
             f'Dataset folders not found (relative paths are from {osp.abspath(".")}):'
             f"\n{lines}\nPut the datasets there (the README shows each task's "
             'layout), or point '

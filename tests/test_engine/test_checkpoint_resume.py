@@ -1,13 +1,15 @@
 """A checkpoint saved by an mmengine Runner is resumed by another Runner on this
-torch (mmengine 0.10.7 calls torch.load without weights_only)."""
+torch once trusted; untrusted, it loads with weights_only=True, which refuses
+it with the fix."""
 import os.path as osp
 
 import pytest
 import torch
 from mmengine.runner import Runner
 
-import mmal  # noqa: F401  (registers the trusted local checkpoint loader)
+from mmal.engine import trusting
 from mmal.testing.cifar_format import write_cifar10
+from mmal.utils import InputError
 from mmal.testing.toolbox_models import resnet18_cifar_cfg
 
 
@@ -42,9 +44,15 @@ def test_runner_resumes_its_own_checkpoint(tmp_path):
     with pytest.raises(Exception, match='weights_only'):
         torch.load(checkpoint)
 
+    refused = Runner.from_cfg(runner_cfg(data_root, work_dir, max_epochs=2,
+                                         resume=True))
+    with pytest.raises(InputError, match='pass --trust-checkpoint'):
+        refused.train()
+
     second = Runner.from_cfg(runner_cfg(data_root, work_dir, max_epochs=2,
                                         resume=True))
-    second.train()
+    with trusting(checkpoint):
+        second.train()
     assert second.train_loop.epoch == 2
     assert second.iter == 2 * first.iter
     # The scheduler state came back too: lr decayed at epoch 1 as scheduled.

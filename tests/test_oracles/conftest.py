@@ -43,9 +43,10 @@ def det_copy(det_query_template, tmp_path):
 
 
 @pytest.fixture(scope='session')
-def label_studio():
+def label_studio(tmp_path_factory):
     """A real Label Studio server on 127.0.0.1 (its venv is created on first
-    use, ~1.5 min; the server takes ~40 s to answer), stopped at the end."""
+    use, ~1.5 min; the server takes ~40 s to answer), serving local files under
+    the session's temporary folder, stopped at the end."""
     from mmal.testing.label_studio import label_studio_server
-    with label_studio_server() as client:
+    with label_studio_server(str(tmp_path_factory.getbasetemp())) as client:
         yield client

@@ -1,5 +1,5 @@
 """HumanOracle's query export for detection: csv, COCO predictions (pycocotools),
-Label Studio tasks and config, contact sheet, awaiting.json."""
+Label Studio tasks and config, contact sheet, the open query's record."""
 import csv
 import json
 import os.path as osp
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
-from mmal.oracles import LabelsAwaited, read_awaiting
+from mmal.oracles import LabelsAwaited, Query, read_awaiting
+from mmal.oracles.human import export_items
 from mmal.oracles.contact_sheet import CAPTION, THUMB
 from mmal.registry import ORACLES
 from mmal.testing.human_labels import CLASSES, QUERY, open_query
@@ -18,9 +19,11 @@ from mmal.testing.human_labels import CLASSES, QUERY, open_query
 
 def test_simulated_oracle_labels_the_chosen_keys(tmp_path):
     oracle = ORACLES.build(dict(type='SimulatedOracle'))
-    chosen = [dict(key='b', score=0.9, img_path='x'), dict(key='a', score=None,
-                                                           img_path='y')]
-    assert oracle.label(str(tmp_path), 0, chosen) == ['b', 'a']
+    query = Query(cycle=0, items=[dict(key='b', score=0.9),
+                                  dict(key='a', score=None)],
+                  query_size=2, subset_size=4)
+    # None: every chosen sample is labeled at once, nothing is awaited.
+    assert oracle.deliver(query) is None
     assert list(tmp_path.iterdir()) == []
 
 
@@ -65,7 +68,10 @@ def test_detection_export(data, tmp_path):
     assert task['data']['mmal_key'] == 'rotated_004.jpg'
     prediction = task['predictions'][0]
     assert prediction['model_version'].startswith('mmal ')
-    assert prediction['score'] == pytest.approx(0.75)
+    # Label Studio serves predictions by ascending score: rank 1 first.
+    assert [t['predictions'][0]['score'] for t in tasks] == pytest.approx(
+        [0.25, 0.5, 0.75, 1.0])
+    assert [t['data']['mmal_rank'] for t in tasks] == [1, 2, 3, 4]
     region = prediction['result'][0]
     assert region['type'] == 'rectanglelabels'
     assert region['from_name'] == labels.get('name')
@@ -91,18 +97,10 @@ def test_detection_export(data, tmp_path):
     assert awaiting['names'] == list(CLASSES)
 
 
-def test_human_oracle_needs_its_roots(data, tmp_path):
-    oracle = ORACLES.build(dict(type='HumanOracle'))
-    chosen = [dict(key=QUERY[0], score=1.0,
-                   img_path=osp.join(data['img_root'], QUERY[0]))]
-    with pytest.raises(ValueError, match='img_root and label_root'):
-        oracle.label(str(tmp_path), 0, chosen, [None], dict(classes=CLASSES))
+def test_export_keys_stay_inside_the_image_root(data, tmp_path):
+    info = [dict(img_path=osp.join(data['img_root'], QUERY[0]))]
     with pytest.raises(ValueError, match='escapes the data root'):
-        oracle.label(str(tmp_path), 0, [dict(chosen[0], key='../x.jpg')], [None],
-                     dict(classes=CLASSES), img_root=data['img_root'],
-                     label_root=data['img_root'])
+        export_items([dict(key='../x.jpg', score=1.0)], info, data['img_root'])
     with pytest.raises(ValueError, match='keys must be relative to img_root'):
-        oracle.label(str(tmp_path), 0, [dict(chosen[0], key='img_002.jpg')],
-                     [None], dict(classes=CLASSES), img_root=data['img_root'],
-                     label_root=data['img_root'])
-    assert not (tmp_path / 'queries' / 'awaiting.json').exists()
+        export_items([dict(key='img_002.jpg', score=1.0)], info, data['img_root'])
+    assert list(tmp_path.iterdir()) == []

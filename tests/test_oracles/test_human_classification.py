@@ -14,6 +14,7 @@ import pytest
 from mmal.engine.pool_query import STRATEGY_DRAW, SUBSET_DRAW, cycle_rng
 from mmal.oracles import labeled_path, missing_keys
 from mmal.testing.al_runs import al_train, read_state, run_tool
+from mmal.testing.human_labels import hash_tree
 from mmal.testing.classification_folder import (LABELED, answer_query,
                                                  exported_predictions, pool_keys,
                                                  query_rows, small_config,
@@ -30,10 +31,11 @@ def test_two_classification_rounds(folder, tmp_path):
     work_dir = str(tmp_path / 'work')
     result = al_train(config, work_dir)
     assert '--resume' in result.stdout
-    history = read_state(work_dir)['history']
+    state = read_state(work_dir)
+    history = state['history']
     assert [r['num_labeled'] for r in history] == [4]
     assert 0 <= history[0]['metrics']['accuracy/top1'] <= 100
-    queried = [q['key'] for q in history[0]['awaiting']['queried']]
+    queried = [q['key'] for q in state['awaiting']['queried']]
     assert len(queried) == 2 and not any(k.startswith('labeled/') for k in queried)
 
     # The annotator takes the exported predictions, correcting the first image.
@@ -48,6 +50,27 @@ def test_two_classification_rounds(folder, tmp_path):
         for ann in coco['annotations']:
             if ann['image_id'] == first_id:
                 ann['category_id'] = names['dog']
+
+    # An image listed without its class, or with two classes, is refused with
+    # nothing changed: the run would train on label -1, or fail at --resume.
+    second_id = next(i['id'] for i in coco['images'] if i['file_name'] == queried[1])
+    no_class = dict(coco, annotations=[a for a in coco['annotations']
+                                       if a['image_id'] != second_id])
+    two_classes = dict(coco, annotations=coco['annotations'] + [dict(
+        id=99, image_id=second_id,
+        category_id=({*names.values()} - {a['category_id'] for a in coco[
+            'annotations'] if a['image_id'] == second_id}).pop())])
+    before = hash_tree(work_dir)
+    for bad, message in ((no_class, 'has no annotation'),
+                         (two_classes, 'has annotations of 2 categories')):
+        path = str(tmp_path / 'bad.json')
+        with open(path, 'w') as f:
+            json.dump(bad, f)
+        result = run_tool('al_import.py', work_dir, path, check=False)
+        assert result.returncode == 1, result.stdout
+        assert message in result.stderr and repr(queried[1]) in result.stderr
+        assert 'Traceback' not in result.stderr
+        assert hash_tree(work_dir) == before
 
     answer_query(work_dir, 0, str(tmp_path / 'labels.json'), correct)
     assert missing_keys(work_dir) == []
@@ -117,7 +140,7 @@ def check_random(work_dir, cycle, rows, output, keys, queried, seed=0):
     chosen = cycle_rng(seed, cycle, STRATEGY_DRAW).choice(len(subset), size=2,
                                                           replace=False)
     assert [row['key'] for row in rows] == [keys[subset[i]] for i in sorted(chosen)]
-    assert [row['score'] for row in rows] == ['', '']
+    assert [row['score'] for row in rows] == [None, None]
 
 
 CHECKS = dict(EntropyStrategy=check_entropy, CoreSetStrategy=check_coreset,
@@ -139,12 +162,13 @@ def test_strategy_rounds(copies_folder, tmp_path, strategy):
     answer_query(work_dir, 0, str(tmp_path / 'labels.json'))
 
     result = al_train(config, work_dir, *options, '--resume')
-    history = read_state(work_dir)['history']
+    state = read_state(work_dir)
+    history = state['history']
     assert [r['num_labeled'] for r in history] == [4, 6]
     queried = [q['key'] for q in history[0]['queried']]
     assert queried == [row['key'] for row in first]
     second = query_rows(work_dir, 1)
-    assert [q['key'] for q in history[1]['awaiting']['queried']] == [
+    assert [q['key'] for q in state['awaiting']['queried']] == [
         row['key'] for row in second]
     assert len(second) == 2 and not {row['key'] for row in second} & set(queried)
     CHECKS[strategy](work_dir, 1, second, result.stdout + result.stderr, keys,
@@ -163,7 +187,7 @@ def test_a_kill_during_the_export_resumes_to_the_same_query(folder, tmp_path,
     cfg = Config.fromfile(small_config(str(tmp_path / 'small.py'), folder))
     cfg.work_dir = str(tmp_path / 'reference')
     run(cfg)
-    reference = read_state(cfg.work_dir)['history'][0]['awaiting']['queried']
+    reference = read_state(cfg.work_dir)['awaiting']['queried']
 
     cfg.work_dir = str(tmp_path / 'work')
 
@@ -174,21 +198,46 @@ def test_a_kill_during_the_export_resumes_to_the_same_query(folder, tmp_path,
         patch.setattr(contact_sheet, 'write_contact_sheet', dying_sheet)
         with pytest.raises(RuntimeError, match='simulated kill'):
             run(cfg)
-    history = read_state(cfg.work_dir)['history']
-    assert len(history) == 1 and 'awaiting' not in history[0]
+    state = read_state(cfg.work_dir)
+    assert len(state['history']) == 1 and state['awaiting'] is None
     assert osp.isfile(osp.join(cfg.work_dir, 'queries', 'cycle_0', 'query.csv'))
     with pytest.raises(FileNotFoundError):
         read_awaiting(cfg.work_dir)
 
     cfg.train_cfg.resume = True
     run(cfg)
-    history = read_state(cfg.work_dir)['history']
-    assert len(history) == 1
-    assert [q['key'] for q in history[0]['awaiting']['queried']] == [
+    state = read_state(cfg.work_dir)
+    assert len(state['history']) == 1
+    assert [q['key'] for q in state['awaiting']['queried']] == [
         q['key'] for q in reference]
-    assert [q['score'] for q in history[0]['awaiting']['queried']] == pytest.approx(
+    assert [q['score'] for q in state['awaiting']['queried']] == pytest.approx(
         [q['score'] for q in reference])
     assert [item['key'] for item in read_awaiting(cfg.work_dir)['items']] == [
         q['key'] for q in reference]
     assert osp.isfile(osp.join(cfg.work_dir, 'queries', 'cycle_0',
                                'contact_sheet.png'))
+
+
+def test_a_pool_image_outside_the_folder_is_refused_before_training(folder,
+                                                                    tmp_path):
+    """An image-list entry that climbs out of the folder (``../``) stops the run
+    before it reads any file outside the folder."""
+    from PIL import Image
+    Image.new('RGB', (40, 30)).save(tmp_path / 'outside.png')
+    pool_file = osp.join(folder, 'unlabeled.json')
+    with open(pool_file) as f:
+        pool = json.load(f)
+    pool['images'].append(dict(id=999, file_name='../outside.png', width=40,
+                               height=30))
+    with open(pool_file, 'w') as f:
+        json.dump(pool, f)
+    config = small_config(str(tmp_path / 'small.py'), folder)
+    work_dir = str(tmp_path / 'work')
+    result = al_train(config, work_dir, check=False)
+    assert result.returncode == 1, result.stderr[-3000:]
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith(f'error: train_cfg.unlabeled_dataset.ann_file '
+                            f'{pool_file}: image ')
+    assert "'../outside.png' escapes the data root" in error
+    assert 'tools/images_to_coco.py' in error
+    assert not [name for name in os.listdir(work_dir) if name.endswith('.pth')]

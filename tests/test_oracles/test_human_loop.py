@@ -5,7 +5,6 @@ export, and the next round trained on the grown set."""
 import json
 import os
 import os.path as osp
-import shutil
 import subprocess
 import sys
 
@@ -14,64 +13,21 @@ import pytest
 from PIL import Image
 
 from mmal.oracles import missing_keys
-from mmal.oracles.export import LS_BOX, LS_IMAGE
-from mmal.testing.al_runs import REPO, al_train, read_state, write_config
-from mmal.testing.coco_format import write_coco, write_image_folder
-from mmal.testing.human_labels import CLASSES, hash_tree
+from mmal.testing.al_runs import REPO, al_train, read_state
+from mmal.testing.detection_folder import (box_result, images_to_coco,
+                                           small_config, true_box, write_folder)
+from mmal.testing.human_labels import hash_tree
 
 pytestmark = pytest.mark.labelstudio
-
-SMALL = """
-data_root = '{root}/'
-model = dict(target=dict(backbone=dict(init_cfg=None)))  # no download in tests
-train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
-                        dataset=dict(data_root=data_root))
-val_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
-                      dataset=dict(data_root=data_root))
-test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'val.json')
-test_evaluator = val_evaluator
-train_cfg = dict(cycles=3, query_size=4, subset_size=6, max_epochs=1,
-                 score_batch_size=2, unlabeled_dataset=dict(data_root=data_root))
-default_hooks = dict(logger=dict(interval=1))
-randomness = dict(seed=0)
-"""
-
-
-def images_to_coco(root: str) -> None:
-    result = subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools', 'images_to_coco.py'), root,
-         osp.join(root, 'unlabeled.json')], capture_output=True, text=True,
-        env=dict(os.environ, PYTHONPATH=REPO))
-    assert result.returncode == 0, result.stderr
-
-
-def true_box() -> dict:
-    """The generated object of every pool image (its bright square, see
-    ``write_image_folder``), in Label Studio's percent coordinates."""
-    return dict(x=25.0, y=25.0, width=25.0, height=25.0, rotation=0,
-                rectanglelabels=[CLASSES[0]])
-
-
-def box_result(value: dict, item: dict) -> dict:
-    return dict(from_name=LS_BOX, to_name=LS_IMAGE, type='rectanglelabels',
-                original_width=item['width'], original_height=item['height'],
-                image_rotation=0, value=value)
 
 
 @pytest.fixture
 def folder(tmp_path):
-    root = str(tmp_path / 'my_images')
-    write_image_folder(root)
-    images_to_coco(root)  # the pool: the readable images, unlabeled
-    write_coco(osp.join(root, 'labeled.json'), root, CLASSES)
-    shutil.copy(osp.join(root, 'labeled.json'), osp.join(root, 'val.json'))
-    return root
+    return write_folder(str(tmp_path / 'my_images'))
 
 
 def test_two_rounds_with_label_studio(folder, tmp_path, label_studio):
-    config = write_config(str(tmp_path / 'small.py'),
-                          'human/ssd_vgg16_folder_lloss.py', SMALL.format(root=folder))
+    config = small_config(str(tmp_path / 'small.py'), folder)
     work_dir = str(tmp_path / 'work')
     user_labels = hash_tree(osp.join(folder, 'labeled.json'))
 
@@ -81,7 +37,7 @@ def test_two_rounds_with_label_studio(folder, tmp_path, label_studio):
     assert f'--work-dir {work_dir} --resume' in result.stdout
     state = read_state(work_dir)
     assert [r['num_labeled'] for r in state['history']] == [2]
-    queried = [q['key'] for q in state['history'][0]['awaiting']['queried']]
+    queried = [q['key'] for q in state['awaiting']['queried']]
     assert len(queried) == 4 and not any(k.startswith('labeled/') for k in queried)
     query = osp.join(work_dir, 'queries', 'cycle_0')
     for name in ('query.csv', 'coco_predictions.json', 'labelstudio_tasks.json',
@@ -101,11 +57,10 @@ def test_two_rounds_with_label_studio(folder, tmp_path, label_studio):
     # A person labels 3 of the 4 in Label Studio: true boxes, one pre-annotation
     # corrected, one image with nothing in it; the last one is not done yet.
     with open(osp.join(query, 'labelstudio_config.xml')) as f:
-        project = label_studio.create_project('round 1', f.read())
+        project = label_studio.create_project('round 1', f.read())['id']
     with open(osp.join(query, 'labelstudio_tasks.json')) as f:
         label_studio.import_tasks(project, json.load(f))
-    with open(osp.join(work_dir, 'queries', 'awaiting.json')) as f:
-        items = {item['key']: item for item in json.load(f)['items']}
+    items = {item['key']: item for item in state['awaiting']['queried']}
     tasks = {t['data']['mmal_key']: t for t in label_studio.tasks(project)}
     first, second, empty, undone = queried
     label_studio.annotate(tasks[first]['id'],
@@ -137,14 +92,14 @@ def test_two_rounds_with_label_studio(folder, tmp_path, label_studio):
     assert [r['num_labeled'] for r in history] == [2, 5]
     assert [q['key'] for q in history[0]['queried']] == [first, second, empty]
     assert history[0]['returned_to_pool'] == [undone]
-    assert 'awaiting' in history[1]
+    assert state['awaiting']['cycle'] == 1
     # 6 readable images, the new one and the user's 2 labeled ones, which count
     # as labeled and are never queried.
     assert state['pool']['size'] == 9
     labeled_keys = {item['key'] for item in state['labeled']}
     assert {'labeled/user_000.jpg', 'labeled/user_001.jpg'} <= labeled_keys
     assert not any(q['key'].startswith('labeled/')
-                   for q in history[1]['awaiting']['queried'])
+                   for q in state['awaiting']['queried'])
     with open(osp.join(work_dir, 'labels', 'labeled.json')) as f:
         labeled = json.load(f)
     assert len(labeled['images']) == 5

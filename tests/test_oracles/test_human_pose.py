@@ -3,7 +3,6 @@
 folder of images with stick figures, person boxes from a detector's COCO results
 file (``bbox_file``), labels read back by mmpose's ``CocoDataset``."""
 import csv
-import json
 import os
 import os.path as osp
 
@@ -11,94 +10,31 @@ import numpy as np
 import pytest
 
 from mmal.oracles import labeled_path, missing_keys
-from mmal.testing.al_runs import (SMALL_HOURGLASS, al_train, read_state, run_tool,
-                                  write_config)
+from mmal.testing.al_runs import al_train, read_state, run_tool
 from mmal.testing.coco_format import write_coco_people
-
-SMALL = SMALL_HOURGLASS + """
-data_root = '{root}/'
-model = dict(
-    target=small_target,
-    taps=['backbone.features.0', 'backbone.features.1'],
-    head=dict(in_channels=[32, 32], mid_channels=16))
-train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
-                        dataset=dict(data_root=data_root, pipeline=train_pipeline))
-val_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
-                      dataset=dict(data_root=data_root, pipeline=val_pipeline))
-test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'val.json')
-test_evaluator = val_evaluator
-train_cfg = dict(cycles=3, query_size=2, subset_size=6, max_epochs=1,
-                 unlabeled_dataset=dict(
-                     data_root=data_root, pipeline=val_pipeline,
-                     bbox_file=data_root + 'person_boxes.json'))
-"""
-LABELED_PEOPLE = (1, 2, 1)
-# New images: people per image; the last one has no person box (the detector
-# found nobody), so it is not in the pool.
-NEW_PEOPLE = (2, 1, 2, 1, 1)
-NO_BOX = 'new/people_004.jpg'
-
-
-def write_json(path, data):
-    with open(path, 'w') as f:
-        json.dump(data, f)
-    return str(path)
-
-
-def read_json(path):
-    with open(path) as f:
-        return json.load(f)
+from mmal.testing.human_labels import read_json, write_json
+from mmal.testing.pose_folder import (LABELED_PEOPLE, NEW_PEOPLE, NO_BOX,
+                                      people_of, small_config,
+                                      write_people_folder)
 
 
 @pytest.fixture
 def folder(tmp_path):
-    """The user's folder: labeled people, new images, the image-only COCO file of
-    all of them, and the detector's person boxes (the true people, slightly
-    shifted, plus a weak false box that the config's bbox_score_thr drops)."""
-    root = str(tmp_path / 'my_people')
-    labeled = write_coco_people(root, 'labeled', LABELED_PEOPLE, seed=0)
-    write_json(osp.join(root, 'labeled.json'), labeled)
-    write_json(osp.join(root, 'val.json'), labeled)
-    truth = write_coco_people(root, 'new', NEW_PEOPLE, seed=1)
-    run_tool('images_to_coco.py', root, osp.join(root, 'unlabeled.json'))
-    unlabeled = read_json(osp.join(root, 'unlabeled.json'))
-    image_ids = {image['file_name']: image['id'] for image in unlabeled['images']}
-    detections = []
-    for dataset in (labeled, truth):
-        names = {image['id']: image['file_name'] for image in dataset['images']}
-        for ann in dataset['annotations']:
-            if names[ann['image_id']] == NO_BOX:
-                continue
-            x, y, w, h = ann['bbox']
-            name = names[ann['image_id']]
-            detections.append(dict(image_id=image_ids[name], file_name=name,
-                                   category_id=1, score=0.9,
-                                   bbox=[x + 1, y - 1, w, h]))
-    detections.append(dict(image_id=image_ids['new/people_000.jpg'],
-                           file_name='new/people_000.jpg', category_id=1,
-                           score=0.1, bbox=[0, 0, 20, 20]))
-    write_json(osp.join(root, 'person_boxes.json'), detections)
-    return dict(root=root, truth=truth)
-
-
-def people_of(coco, file_name):
-    image = next(i for i in coco['images'] if i['file_name'] == file_name)
-    return [a for a in coco['annotations'] if a['image_id'] == image['id']]
+    return write_people_folder(str(tmp_path / 'my_people'))
 
 
 def test_two_pose_rounds(folder, tmp_path):
     root, truth = folder['root'], folder['truth']
-    config = write_config(str(tmp_path / 'small.py'), 'human/hourglass_folder_lloss.py',
-                          SMALL.format(root=root))
+    config = small_config(str(tmp_path / 'small.py'), root)
     work_dir = str(tmp_path / 'work')
     result = al_train(config, work_dir)
     assert '--resume' in result.stdout
-    history = read_state(work_dir)['history']
+    state = read_state(work_dir)
+    history = state['history']
     # Cycle 0 trained on the user's 4 labeled people.
     assert [r['num_labeled'] for r in history] == [sum(LABELED_PEOPLE)]
     assert 'coco/AP' in history[0]['metrics']
-    queried = [q['key'] for q in history[0]['awaiting']['queried']]
+    queried = [q['key'] for q in state['awaiting']['queried']]
     # Images, not people: the labeled ones and the one without a box never.
     assert len(queried) == 2 and len(set(queried)) == 2
     assert all(k.startswith('new/') and k != NO_BOX for k in queried)
@@ -133,7 +69,7 @@ def test_two_pose_rounds(folder, tmp_path):
         for person, true in zip(people_of(predictions, key), people_of(truth, key)):
             person.update(keypoints=true['keypoints'], bbox=true['bbox'],
                           num_keypoints=17)
-    labels = write_json(tmp_path / 'labels.json', predictions)
+    labels = write_json(predictions, tmp_path / 'labels.json')
     run_tool('al_import.py', work_dir, labels)
     assert missing_keys(work_dir) == []
 
@@ -142,7 +78,7 @@ def test_two_pose_rounds(folder, tmp_path):
     new_people = sum(len(people_of(truth, key)) for key in queried)
     assert [r['num_labeled'] for r in state['history']] == [
         sum(LABELED_PEOPLE), sum(LABELED_PEOPLE) + new_people]
-    second = [q['key'] for q in state['history'][1]['awaiting']['queried']]
+    second = [q['key'] for q in state['awaiting']['queried']]
     assert len(second) == 2 and not set(second) & set(queried)
     assert NO_BOX not in second
     labeled = read_json(labeled_path(work_dir))
@@ -235,6 +171,16 @@ def test_detect_people_writes_the_bbox_file_mmpose_reads(folder, tmp_path):
                      str(tmp_path / 'nothing.json'), str(tmp_path / 'none.json'),
                      check=False)
     assert wrong.returncode == 1 and 'tools/images_to_coco.py' in wrong.stderr
+    # A checkpoint that pickles more than weights is not unpickled unless trusted.
+    torch.save(dict(state_dict=detector.state_dict(), meta=dict(
+        dataset_meta=dict(classes=get_classes('coco'))), step=np.int64(1)),
+        checkpoint)
+    wrong = run_tool('detect_people.py', str(config), checkpoint, root, unlabeled,
+                     str(tmp_path / 'none.json'), '--device', 'cpu', check=False)
+    assert wrong.returncode == 1 and 'Traceback' not in wrong.stderr
+    assert f'--trust-checkpoint {checkpoint}' in wrong.stderr
+    run_tool('detect_people.py', str(config), checkpoint, root, unlabeled, out,
+             '--score-thr', '0', '--device', 'cpu', '--trust-checkpoint', checkpoint)
 
 
 @pytest.mark.parametrize('missing, fix', [
@@ -243,8 +189,7 @@ def test_detect_people_writes_the_bbox_file_mmpose_reads(folder, tmp_path):
 def test_missing_pool_files_name_the_command(folder, tmp_path, missing, fix):
     root = folder['root']
     os.remove(osp.join(root, missing))
-    config = write_config(str(tmp_path / 'small.py'), 'human/hourglass_folder_lloss.py',
-                          SMALL.format(root=root))
+    config = small_config(str(tmp_path / 'small.py'), root)
     work_dir = str(tmp_path / 'work')
     result = al_train(config, work_dir, check=False)
     assert result.returncode != 0
@@ -258,8 +203,7 @@ def test_person_boxes_of_an_older_image_list_are_refused(folder, tmp_path):
     root = folder['root']
     write_coco_people(root, 'a_new', (1, ), seed=2)
     run_tool('images_to_coco.py', root, osp.join(root, 'unlabeled.json'))
-    config = write_config(str(tmp_path / 'small.py'), 'human/hourglass_folder_lloss.py',
-                          SMALL.format(root=root))
+    config = small_config(str(tmp_path / 'small.py'), root)
     result = al_train(config, str(tmp_path / 'work'), check=False)
     assert result.returncode != 0
     assert 'person_boxes.json was written for another list of images' in result.stderr

@@ -2,18 +2,20 @@
 partial imports, and every kind of bad input (which must change nothing)."""
 import os
 import os.path as osp
+import stat
 import subprocess
 import sys
+import time
 
 import pytest
 from pycocotools.coco import COCO
 
-from mmal.oracles import close_query, labeled_path, missing_keys, read_awaiting
+from mmal.oracles import labeled_path, missing_keys, read_awaiting
 from mmal.testing.al_runs import REPO
 from mmal.testing.human_labels import (CLASSES, QUERY, accept_predictions,
-                                       annotate_tasks, exported_coco,
-                                       exported_labelstudio, hash_tree,
-                                       load_tool)
+                                       annotate_tasks, close_query, copy_query,
+                                       exported_coco, exported_labelstudio,
+                                       hash_tree, load_tool, open_query)
 from mmal.testing.human_labels import read_json as read
 from mmal.testing.human_labels import write_json as write
 
@@ -234,6 +236,64 @@ def test_bad_input_changes_nothing(case, det_copy, data, tmp_path, capsys):
     assert hash_tree(det_copy['work_dir'], data['ann_file']) == before
 
 
+def _nested(depth):
+    return lambda query: '[' * depth + ']' * depth
+
+
+# JSON of the wrong shape: (file content, the field the message must name).
+WRONG_SHAPES = {
+    'task data a number': (_ls(lambda e: _set(e, [0, 'data'], 5)),
+                           'has no "data" object (got 5)'),
+    'image a string': (_coco(lambda c: _set(c, ['images', 0], QUERY[0])),
+                       'entry 0 of "images" is'),
+    'COCO annotation a string': (_coco(lambda c: _set(c, ['annotations'], ['x'])),
+                                 "entry 0 of \"annotations\" is 'x'"),
+    'task annotation a string': (_ls(lambda e: _set(e, [0, 'annotations'], ['x'])),
+                                 "entry 0 of \"annotations\" is 'x'"),
+    'result a dict': (_ls(lambda e: _set(e, [0, 'annotations', 0, 'result'],
+                                         {'type': 'rectanglelabels'})),
+                      '"result" must be a list of objects'),
+    'categories a dict': (_coco(lambda c: _set(c, ['categories'], {'1': 'car'})),
+                          '"categories" must be a list of objects'),
+    'info a string': (_coco(lambda c: _set(c, ['info'], 'x')),
+                      '"info" must be an object'),
+    'image id a list': (_coco(lambda c: _set(c, ['images', 0, 'id'], [1])),
+                        'id must be a number or a string, got [1]'),
+    'image_id a dict': (_coco(lambda c: _set(c, ['annotations', 0, 'image_id'],
+                                             {'id': 1})),
+                        'image_id must be a number or a string'),
+    'region value a string': (
+        _ls(lambda e: _set(e, [0, 'annotations', 0, 'result', 0, 'value'], 'x')),
+        '"value" must be an object'),
+    'labels a dict': (_ls(lambda e: _set(e, [0, 'annotations', 0, 'result', 0,
+                                             'value', 'rectanglelabels'],
+                                         {'0': 'car'})),
+                      'a box needs exactly one label'),
+    'region id a list': (_ls(lambda e: _set(e, [0, 'annotations', 0, 'result', 0,
+                                                'id'], ['a'])),
+                         "id must be a number or a string, got ['a']"),
+    '200k nested arrays': (_nested(200_000), 'nests its JSON too deeply'),
+}
+
+
+@pytest.mark.parametrize('case', sorted(WRONG_SHAPES))
+def test_wrong_shapes_change_nothing(case, det_copy, data, tmp_path, capsys):
+    make, message = WRONG_SHAPES[case]
+    content = make(det_copy)
+    path = tmp_path / 'labels.json'
+    if isinstance(content, str):
+        path.write_text(content)
+    else:
+        write(content, path)
+    before = hash_tree(det_copy['work_dir'], data['ann_file'])
+    code, out, err = run_import(det_copy, path, capsys=capsys)
+    assert code == 1
+    first = err.splitlines()[0]
+    assert first.startswith('error: ') and 'labels.json' in first, err
+    assert message in err, err
+    assert hash_tree(det_copy['work_dir'], data['ann_file']) == before
+
+
 @pytest.mark.parametrize('content,message', [
     ('{"images": [{"id": 1, "file_na', 'is not a complete JSON file'),
     ('images,annotations\n1,2\n', 'is not a complete JSON file'),
@@ -276,7 +336,6 @@ def test_nothing_awaited(det_copy, tmp_path, capsys):
     coco = exported_coco(det_copy)
     path = write(coco, tmp_path / 'l.json')
     close_query(det_copy['work_dir'])
-    assert osp.isfile(osp.join(det_copy['query_dir'], 'awaiting.json'))
     before = hash_tree(det_copy['work_dir'])
     code, _, err = run_import(det_copy, path, capsys=capsys)
     assert code == 1 and 'No query awaits labels' in err
@@ -288,16 +347,14 @@ def test_nothing_awaited(det_copy, tmp_path, capsys):
 def test_labeled_set_in_another_root(data, tmp_path, capsys):
     """Pool keys are relative to the pool's root; labeled.json lists them
     relative to the labeled set's root."""
-    from mmal.oracles import HumanOracle, init_labels
-    from mmal.testing.human_labels import query_predictions
+    from mmal.oracles import init_labels
+    from mmal.testing.human_labels import query_predictions, write_open_query
     work_dir = str(tmp_path / 'wd')
     init_labels(work_dir, data['ann_file'])
-    chosen = [dict(key='img_000.jpg', score=0.5,
-                   img_path=osp.join(data['img_root'], QUERY[1]))]
-    HumanOracle(contact_sheet=False).label(
-        work_dir, 0, chosen, query_predictions('detection', {})[1:2],
-        dict(classes=CLASSES), img_root=osp.join(data['img_root'], 'street'),
-        label_root=data['root'])
+    write_open_query(work_dir, osp.join(data['img_root'], 'street'), data['root'],
+                     [dict(key='img_000.jpg', score=0.5)],
+                     query_predictions('detection', {})[1:2],
+                     dict(classes=CLASSES), 'detection', cycle=0)
     coco = read(osp.join(work_dir, 'queries', 'cycle_0', 'coco_predictions.json'))
     assert coco['images'][0]['file_name'] == 'img_000.jpg'
     assert al_import.main([work_dir, write(coco, tmp_path / 'l.json')]) == 0
@@ -315,3 +372,88 @@ def test_label_studio_key_from_the_image_url(det_copy, tmp_path, capsys):
                                 capsys=capsys)
     assert code == 0, err
     assert missing_keys(det_copy['work_dir']) == []
+
+
+# Two al_import.py processes, each waiting for its own start signal: the test
+# releases both at the same instant, once per trial.
+RACER = """
+import os, sys, time
+from mmal.testing.human_labels import load_tool
+main = load_tool('al_import').main
+signals, name, *trials = sys.argv[1:]
+for n, trial in enumerate(trials):
+    work_dir, labels = trial.split(os.pathsep)
+    open(os.path.join(signals, f'ready_{n}_{name}'), 'w').close()
+    while not os.path.exists(os.path.join(signals, f'go_{n}')):
+        time.sleep(0.0005)
+    code = main([work_dir, labels])
+    with open(os.path.join(signals, f'done_{n}_{name}'), 'w') as f:
+        f.write(str(code))
+"""
+
+
+def _wait_for(*paths, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not all(osp.exists(p) for p in paths):
+        assert time.monotonic() < deadline, f'no {paths} after {timeout} s'
+        time.sleep(0.001)
+
+
+def test_concurrent_imports_keep_both_labels(det_query_template, tmp_path):
+    """Each process labels another image; over repeated trials both labels are
+    kept, each import writes its own version, and only the rest stay awaited."""
+    trials, names = 8, ('a', 'b')
+    coco = exported_coco(det_query_template)
+    files = {}
+    for name, key in zip(names, QUERY):
+        one = dict(coco, images=[i for i in coco['images'] if i['file_name'] == key])
+        ids = {i['id'] for i in one['images']}
+        one['annotations'] = [a for a in coco['annotations'] if a['image_id'] in ids]
+        files[name] = write(one, tmp_path / f'{name}.json')
+    work_dirs = [copy_query(det_query_template, str(tmp_path / f'work_{n}'))
+                 ['work_dir'] for n in range(trials)]
+    signals = str(tmp_path / 'signals')
+    os.makedirs(signals)
+    env = dict(os.environ, PYTHONPATH=REPO)
+    racers = [subprocess.Popen(
+        [sys.executable, '-c', RACER, signals, name,
+         *[os.pathsep.join([w, files[name]]) for w in work_dirs]],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for name in names]
+    try:
+        for n in range(trials):
+            _wait_for(*[osp.join(signals, f'ready_{n}_{name}') for name in names])
+            open(osp.join(signals, f'go_{n}'), 'w').close()
+            _wait_for(*[osp.join(signals, f'done_{n}_{name}') for name in names])
+    finally:
+        outputs = [racer.communicate(timeout=60) for racer in racers]
+    for racer, (out, err) in zip(racers, outputs):
+        assert racer.returncode == 0, err
+    for n, work_dir in enumerate(work_dirs):
+        for name in names:
+            with open(osp.join(signals, f'done_{n}_{name}')) as f:
+                assert f.read() == '0'
+        labels = labels_by_key(work_dir)
+        boxes = {key: len(labels.get(key, ())) for key in QUERY[:2]}
+        assert boxes == {QUERY[0]: 2, QUERY[1]: 2}, f'trial {n}'
+        assert missing_keys(work_dir) == QUERY[2:], f'trial {n}'
+        versions = os.listdir(osp.join(work_dir, 'labels', 'versions'))
+        assert sorted(versions) == [f'labeled_000{v}.json' for v in range(3)]
+
+
+def test_export_and_labels_are_readable_by_others(data, tmp_path, capsys):
+    """With umask 022 every file of the query export and the labeled set is
+    0644, so that an annotation tool running as another user can read it."""
+    old = os.umask(0o022)
+    try:
+        query = open_query(data, str(tmp_path / 'work_dir'), contact_sheet=True)
+        assert run_import(query, write(exported_coco(query), tmp_path / 'l.json'),
+                          capsys=capsys)[0] == 0
+    finally:
+        os.umask(old)
+    modes = {osp.relpath(path, query['work_dir']):
+             stat.S_IMODE(os.stat(path).st_mode) for path in hash_tree(
+                 query['work_dir'])}
+    assert 'queries/cycle_1/contact_sheet.png' in modes
+    assert 'labels/versions/labeled_0001.json' in modes
+    assert modes == {path: 0o644 for path in modes}

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.labelstudio
 def test_label_studio_round_trip(label_studio, det_copy, tmp_path):
     qdir = det_copy['query_dir']
     with open(osp.join(qdir, 'labelstudio_config.xml')) as f:
-        project = label_studio.create_project('mmal query', f.read())
+        project = label_studio.create_project('mmal query', f.read())['id']
     with open(osp.join(qdir, 'labelstudio_tasks.json')) as f:
         label_studio.import_tasks(project, json.load(f))
     tasks = {t['data']['mmal_key']: t for t in label_studio.tasks(project)}
@@ -74,7 +74,7 @@ def round_trip(label_studio, query, answer, tmp_path):
     the annotation of each task (None: not done); the JSON export imported."""
     qdir = query['query_dir']
     with open(osp.join(qdir, 'labelstudio_config.xml')) as f:
-        project = label_studio.create_project('mmal query', f.read())
+        project = label_studio.create_project('mmal query', f.read())['id']
     with open(osp.join(qdir, 'labelstudio_tasks.json')) as f:
         sent = json.load(f)
     label_studio.import_tasks(project, sent)

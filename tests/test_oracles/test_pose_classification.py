@@ -199,3 +199,36 @@ def test_classification_export_and_import(cls_template, tmp_path, capsys):
               for a in labeled.dataset['annotations']}
     assert by_key[QUERY[0]] == 'traffic light'
     assert len(by_key) == 4 and missing_keys(query['work_dir']) == []
+
+
+def _second_image_anns(coco):
+    return [a for a in coco['annotations'] if a['image_id'] == 2]
+
+
+@pytest.mark.parametrize('edit, message', [
+    (lambda coco, anns: coco['annotations'].remove(anns[0]),
+     "image id 2 ('street/img_000.jpg') has no annotation"),
+    (lambda coco, anns: coco['annotations'].append(dict(
+        anns[0], id=99, category_id=anns[0]['category_id'] % 3 + 1)),
+     'has annotations of 2 categories'),
+], ids=['no annotation', 'two classes'])
+def test_classification_coco_needs_one_class(edit, message, cls_template,
+                                             tmp_path, capsys):
+    query = copy_of(cls_template, tmp_path)
+    coco = exported_coco(query)
+    edit(coco, _second_image_anns(coco))
+    before = hash_tree(query['work_dir'])
+    assert al_import.main([query['work_dir'], write(coco, tmp_path / 'l.json')]) \
+        == 1
+    assert message in capsys.readouterr().err
+    assert hash_tree(query['work_dir']) == before
+
+
+def test_classification_coco_same_class_twice_is_one_label(cls_template, tmp_path):
+    query = copy_of(cls_template, tmp_path)
+    coco = exported_coco(query)
+    coco['annotations'].append(dict(_second_image_anns(coco)[0], id=99))
+    assert al_import.main([query['work_dir'], write(coco, tmp_path / 'l.json')]) \
+        == 0
+    labeled = COCO(labeled_path(query['work_dir']))
+    assert len(labeled.dataset['annotations']) == len(QUERY)

@@ -1,5 +1,6 @@
 import json
 import os
+import stat
 import subprocess
 import sys
 
@@ -17,6 +18,27 @@ def test_atomic_json_keeps_the_old_state_when_a_write_fails(tmp_path):
     with open(path) as f:
         assert json.load(f) == {'labeled': [1, 2]}
     assert os.listdir(tmp_path) == ['al_state.json']  # no temporary left
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for a test; the old one comes back after it."""
+    old = os.umask(0o022)
+    yield os.umask
+    os.umask(old)
+
+
+@pytest.mark.parametrize('mask', [0o022, 0o027, 0o077], ids=oct)
+def test_atomic_files_follow_the_umask(tmp_path, umask, mask):
+    """As an ordinary new file: 0666 less the umask, also when replacing."""
+    umask(mask)
+    path = str(tmp_path / 'state.json')
+    dump_json_atomic({'a': 1}, path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~mask
+    os.chmod(path, 0o600)
+    dump_json_atomic({'a': 2}, path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~mask
+    assert os.listdir(tmp_path) == ['state.json']
 
 
 def history(values):
