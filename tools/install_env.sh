@@ -169,5 +169,6 @@ pip_install -r requirements/runtime.txt -r requirements/det.txt -r requirements/
 pip_install --no-deps -r requirements/pose_nodeps.txt
 pip_install --no-deps -e .
 run_step "check the environment"
-"$py" -c 'import mmcv.ops, mmdet, mmpose, mmpretrain, mmal; print("mmal environment ready:", mmal.__version__)'
+# pkg_resources: mmengine needs it for scoped configs ('mmdet::...').
+"$py" -W ignore::UserWarning -c 'import pkg_resources, mmcv.ops, mmdet, mmpose, mmpretrain, mmal; print("mmal environment ready:", mmal.__version__)'
 touch "$stamp"
