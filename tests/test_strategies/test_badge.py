@@ -9,13 +9,20 @@ from mmal.registry import STRATEGIES
 from mmal.strategies import BADGEStrategy, Candidates, kmeans_plus_plus
 
 
+@pytest.mark.parametrize('head', [None, dict(
+    type='StackedLinearClsHead', num_classes=10, in_channels=64,
+    mid_channels=[32], dropout_rate=0.5)])
 def test_embedding_is_the_last_layer_gradient_at_the_predicted_label(
-        tiny_classifier):
+        tiny_classifier, head):
     model, inputs, samples = tiny_classifier
+    if head is not None:  # hidden layers before the last linear one
+        from mmengine.registry import MODELS
+        model.head = MODELS.build(head).eval()
+    fc = [module for module in model.head.modules()
+          if isinstance(module, torch.nn.Linear)][-1]
     with torch.no_grad():
         embedding = build_loss_adapter(model).gradient_embedding(model, inputs,
                                                                  samples)
-    fc = model.head.fc
     assert embedding.shape == (6, fc.out_features * fc.in_features)
     for i in range(len(inputs)):
         model.zero_grad()
