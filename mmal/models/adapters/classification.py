@@ -4,8 +4,8 @@ import torch.nn as nn
 from mmal.registry import LOSS_ADAPTERS
 from . import posteriors
 from .base import BaseLossAdapter, record_calls
-from .mc_dropout import (SeededDropoutPasses, dropout_layers, sample_indices,
-                         seeded_dropout)
+from .mc_dropout import (SeededDropoutPasses, dropout_layers, dropout_masks,
+                         sample_indices)
 
 
 @LOSS_ADAPTERS.register_module(name='ImageClassifier')
@@ -32,6 +32,8 @@ class ClassificationLossAdapter(BaseLossAdapter):
     """
 
     def __init__(self, mc_dropout: float = 0.5):
+        if not 0 <= mc_dropout < 1:
+            raise ValueError(f'mc_dropout must be in [0, 1), got {mc_dropout}')
         self.mc_dropout = mc_dropout
 
     def loss(self, model, inputs, data_samples):
@@ -76,15 +78,16 @@ class ClassificationLossAdapter(BaseLossAdapter):
         layers = dropout_layers(model)
         probs = []
         if layers:
-            with SeededDropoutPasses(layers, indices, seed) as dropout:
+            with SeededDropoutPasses(layers, indices, seed, passes) as dropout:
                 for sample_pass in range(passes):
                     dropout.set_pass(sample_pass)
                     probs.append(model.head(model.extract_feat(inputs)))
         else:
             feats = model.extract_feat(inputs)
+            masks = dropout_masks(feats[-1].shape[1:], self.mc_dropout, indices,
+                                  seed, passes).to(feats[-1])
             for sample_pass in range(passes):
-                dropped = seeded_dropout(feats[-1], self.mc_dropout, indices, seed,
-                                         sample_pass)
+                dropped = feats[-1] * masks[:, sample_pass]
                 probs.append(model.head(tuple(feats[:-1]) + (dropped, )))
         return torch.stack(probs, dim=1).float().softmax(dim=2)
 

@@ -1,11 +1,11 @@
 """Monte Carlo dropout with masks fixed by a seed and each sample's dataset index.
 
-A sample's mask depends only on ``(seed, sample index, pass, layer)``, never on
-its batch mates, its batch position or the rank that scores it, so BALD scores
-do not change with the batch size or the world size. The model is left exactly
-as it was: nothing is registered on it and no module or flag is changed.
+A sample's masks depend only on ``(seed, sample index, layer)``, never on its
+batch mates, its batch position or the rank that scores it, so BALD scores do not
+change with the batch size or the world size. The model is left exactly as it
+was: nothing is registered on it and no module or flag is changed.
 """
-from typing import List, Sequence
+from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
@@ -33,19 +33,17 @@ def dropout_layers(model: nn.Module) -> List[nn.Module]:
             if isinstance(module, nn.modules.dropout._DropoutNd) and module.p > 0]
 
 
-def seeded_dropout(x: torch.Tensor, p: float, indices: Sequence[int], seed: int,
-                   sample_pass: int, layer: int = 0) -> torch.Tensor:
-    """Inverted dropout of a batch-first ``x``: sample i's mask is drawn from its
-    own generator, seeded by ``(seed, indices[i], sample_pass, layer)``."""
-    if p <= 0:
-        return x
+def dropout_masks(shape, p: float, indices: Sequence[int], seed: int,
+                  passes: int, layer: int = 0) -> torch.Tensor:
+    """Inverted-dropout masks ``(B, passes, *shape)``, already scaled by
+    ``1 / (1 - p)``: sample i's come from one generator seeded by
+    ``(seed, indices[i], layer)``, all passes in one draw."""
     masks = []
     for index in indices:
-        state = np.random.SeedSequence([seed, index, sample_pass, layer])
-        generator = torch.Generator().manual_seed(int(state.generate_state(1)[0]))
-        masks.append(torch.rand(x.shape[1:], generator=generator) >= p)
-    mask = torch.stack(masks).to(device=x.device, dtype=x.dtype)
-    return x * mask / (1 - p)
+        state = np.random.SeedSequence([seed, index, layer]).generate_state(1)[0]
+        generator = torch.Generator().manual_seed(int(state))
+        masks.append(torch.rand((passes, ) + tuple(shape), generator=generator) >= p)
+    return torch.stack(masks).float() / (1 - p)
 
 
 class SeededDropoutPasses:
@@ -57,20 +55,31 @@ class SeededDropoutPasses:
         layers (list[nn.Module]): Dropout layers of the model.
         indices (Sequence[int]): The batch's dataset indices.
         seed (int): Fixes the masks.
+        passes (int): Number of passes T.
     """
 
-    def __init__(self, layers, indices: Sequence[int], seed: int):
-        self.layers, self.indices, self.seed = layers, list(indices), seed
+    def __init__(self, layers, indices: Sequence[int], seed: int, passes: int):
+        self.layers, self.indices = layers, list(indices)
+        self.seed, self.passes = seed, passes
         self.sample_pass = 0
+        self._masks: Dict[tuple, torch.Tensor] = {}
 
     def set_pass(self, sample_pass: int) -> None:
         self.sample_pass = sample_pass
 
+    def _dropout(self, x: torch.Tensor, layer: nn.Module, number: int):
+        key = (number, tuple(x.shape[1:]))
+        if key not in self._masks:  # drawn on the layer's first call
+            self._masks[key] = dropout_masks(
+                x.shape[1:], layer.p, self.indices, self.seed, self.passes,
+                number).to(device=x.device, dtype=x.dtype)
+        return x * self._masks[key][:, self.sample_pass]
+
     def __enter__(self):
         for number, layer in enumerate(self.layers):
             # An instance attribute shadows the class's forward; deleted on exit.
-            layer.forward = (lambda x, layer=layer, number=number: seeded_dropout(
-                x, layer.p, self.indices, self.seed, self.sample_pass, number))
+            layer.forward = (lambda x, layer=layer, number=number: self._dropout(
+                x, layer, number))
         return self
 
     def __exit__(self, *exc):
