@@ -128,9 +128,9 @@ class PoolQuery:
             margin=source(margin, 'margin'),
             least_confidence=source(least_confidence, 'least confidence'),
             gradient_embedding=source(gradient_embedding, 'gradient embedding'),
-            mutual_information=lambda positions, passes, seed: source(
-                MutualInformation(passes, seed),
-                f'mutual information, {passes} passes')(positions)))
+            mutual_information=lambda positions, **options: source(
+                MutualInformation(**options),
+                f"mutual information, {options['passes']} passes")(positions)))
 
     def run(self, pool: ActivePool, cycle: int, query_size: int,
             subset_size: int, seed: int) -> Query:

@@ -73,15 +73,17 @@ def gradient_embedding(model, inputs, data_samples) -> torch.Tensor:
 
 class MutualInformation:
     """BALD's score per sample from ``passes`` MC dropout passes, the masks fixed
-    by ``seed`` (see :func:`mmal.models.adapters.posteriors.mutual_information`)."""
+    by ``seed``, ``head_dropout`` for a model without dropout layers (see
+    :func:`mmal.models.adapters.posteriors.mutual_information`)."""
 
-    def __init__(self, passes: int, seed: int):
-        self.passes, self.seed = passes, seed
+    def __init__(self, passes: int, seed: int, head_dropout: float = 0.5):
+        self.passes, self.seed, self.head_dropout = passes, seed, head_dropout
 
     def __call__(self, model, inputs, data_samples) -> torch.Tensor:
         target, adapter = _target_and_adapter(model)
         return posteriors.mutual_information(adapter.mc_probabilities(
-            target, inputs, data_samples, self.passes, self.seed))
+            target, inputs, data_samples, self.passes, self.seed,
+            self.head_dropout))
 
 
 # A pool sample of several dataset samples (the people of one image) is as

@@ -85,12 +85,13 @@ class Candidates:
         candidate, (N, C x D)."""
         return self._output('gradient_embedding', positions)
 
-    def mutual_information(self, passes: int, seed: int,
+    def mutual_information(self, passes: int, seed: int, head_dropout: float = 0.5,
                            positions=None) -> np.ndarray:
         """BALD's mutual information from ``passes`` MC dropout passes whose
-        masks ``seed`` fixes, per candidate (N,)."""
+        masks ``seed`` fixes (``head_dropout`` on the head's input of a model
+        without dropout layers), per candidate (N,)."""
         return self._output('mutual_information', positions, passes=passes,
-                            seed=seed)
+                            seed=seed, head_dropout=head_dropout)
 
 
 class BaseStrategy:

@@ -27,7 +27,7 @@ def test_zero_when_passes_agree_positive_when_they_disagree():
 def test_bald_ranks_disagreement_and_draws_its_seed_from_the_rng():
     seeds = []
 
-    def mutual_information(positions, passes, seed):
+    def mutual_information(positions, passes, seed, head_dropout):
         seeds.append((passes, seed))
         return np.array([0.0, 0.4, 0.1])
 
@@ -42,6 +42,8 @@ def test_bald_ranks_disagreement_and_draws_its_seed_from_the_rng():
     assert seeds[0][0] == seeds[1][0] == 7
     with pytest.raises(ValueError, match='passes must be at least 2'):
         BALDStrategy(passes=1)
+    with pytest.raises(ValueError, match='head_dropout must be in'):
+        BALDStrategy(head_dropout=1.0)
 
 
 def test_head_dropout_is_seeded_per_sample_and_leaves_the_model(tiny_classifier):

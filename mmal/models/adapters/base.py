@@ -53,9 +53,11 @@ class BaseLossAdapter:
             'diverse query instead')
 
     def mc_probabilities(self, model: nn.Module, inputs, data_samples,
-                         passes: int, seed: int) -> torch.Tensor:
+                         passes: int, seed: int, head_dropout: float = 0.5
+                         ) -> torch.Tensor:
         """Class posteriors of ``passes`` MC dropout passes (B, T, C), for
-        BALDStrategy."""
+        BALDStrategy: the model's own dropout layers, else ``head_dropout`` on
+        its head's input; masks fixed by ``seed``."""
         raise NotImplementedError(
             f'{type(self).__name__} gives no MC dropout posteriors for '
             f'{type(model).__name__} (BALDStrategy); use EntropyStrategy or '

@@ -21,20 +21,11 @@ class ClassificationLossAdapter(BaseLossAdapter):
     entropy at the predicted label with respect to the last linear layer's weights,
     in closed form: ``(p - onehot(argmax p))`` outer the layer's input
     (``pre_logits``). ``mc_probabilities`` (BALD) runs the model's own dropout
-    layers always-on; a model without any gets dropout (p=``mc_dropout``) on the
+    layers always-on; a model without any gets dropout (``head_dropout``) on the
     head's input at scoring time only (as baal's ``patch_module`` would add), so
     the backbone runs once and only the head T times. Masks are seeded per sample
     (:mod:`~mmal.models.adapters.mc_dropout`).
-
-    Args:
-        mc_dropout (float): Dropout on the head's input for a model without
-            dropout layers. Defaults to 0.5.
     """
-
-    def __init__(self, mc_dropout: float = 0.5):
-        if not 0 <= mc_dropout < 1:
-            raise ValueError(f'mc_dropout must be in [0, 1), got {mc_dropout}')
-        self.mc_dropout = mc_dropout
 
     def loss(self, model, inputs, data_samples):
         loss_module = model.head.loss_module
@@ -73,7 +64,8 @@ class ClassificationLossAdapter(BaseLossAdapter):
                                                  probs.shape[1]).float()
         return (residual[:, :, None] * pre_logits.float()[:, None, :]).flatten(1)
 
-    def mc_probabilities(self, model, inputs, data_samples, passes, seed):
+    def mc_probabilities(self, model, inputs, data_samples, passes, seed,
+                         head_dropout=0.5):
         indices = sample_indices(data_samples)
         layers = dropout_layers(model)
         probs = []
@@ -84,7 +76,7 @@ class ClassificationLossAdapter(BaseLossAdapter):
                     probs.append(model.head(model.extract_feat(inputs)))
         else:
             feats = model.extract_feat(inputs)
-            masks = dropout_masks(feats[-1].shape[1:], self.mc_dropout, indices,
+            masks = dropout_masks(feats[-1].shape[1:], head_dropout, indices,
                                   seed, passes).to(feats[-1])
             for sample_pass in range(passes):
                 dropped = feats[-1] * masks[:, sample_pass]
