@@ -3,7 +3,8 @@
 Runs the plain mmpretrain ResNet-18-CIFAR and its LearningLossModel wrapper on the
 same batches, alternating, and reports the ratios (wrapped / plain) of the median
 step time and of the activation memory saved for backward. Then the pool
-bookkeeping of one query on a 1,000,000-sample pool (benchmarks/pool_bookkeeping.py). Usage: ``python benchmarks/run.py [--steps 20 --batch 32]``.
+bookkeeping of one query on a 1,000,000-sample pool (benchmarks/pool_bookkeeping.py)
+and the scoring cost of each strategy output (benchmarks/scoring_cost.py). Usage: ``python benchmarks/run.py [--steps 20 --batch 32]``.
 """
 import argparse
 import copy
@@ -15,6 +16,7 @@ from mmengine.registry import MODELS, init_default_scope
 
 import mmal  # noqa: F401
 import pool_bookkeeping
+import scoring_cost
 from mmal.testing.toolbox_models import cifar_batch, resnet18_cifar_cfg
 
 
@@ -80,3 +82,4 @@ def main():
 if __name__ == '__main__':
     main()
     pool_bookkeeping.main([])
+    scoring_cost.main([])

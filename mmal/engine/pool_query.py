@@ -6,8 +6,9 @@ from mmengine.registry import DATASETS
 from mmal.datasets import ActivePool, PoolLayout
 from mmal.oracles import Query
 from mmal.strategies import BaseStrategy, Candidates
-from .pool_scoring import (PoolScorer, entropy, features, leaf_pipeline,
-                           predicted_loss, unwrap, with_pipeline)
+from .pool_scoring import (MutualInformation, PoolScorer, entropy, features,
+                           gradient_embedding, leaf_pipeline, least_confidence,
+                           margin, predicted_loss, unwrap, with_pipeline)
 
 # Random streams per cycle, so a resumed run draws what an uninterrupted one would.
 INITIAL_DRAW, SUBSET_DRAW, STRATEGY_DRAW = 0, 1, 2
@@ -123,7 +124,13 @@ class PoolQuery:
             predicted_loss=source(predicted_loss, 'predicted loss'),
             entropy=source(entropy, 'entropy'),
             features=source(features, 'features'),
-            labeled_features=labeled_features))
+            labeled_features=labeled_features,
+            margin=source(margin, 'margin'),
+            least_confidence=source(least_confidence, 'least confidence'),
+            gradient_embedding=source(gradient_embedding, 'gradient embedding'),
+            mutual_information=lambda positions, **options: source(
+                MutualInformation(**options),
+                f"mutual information, {options['passes']} passes")(positions)))
 
     def run(self, pool: ActivePool, cycle: int, query_size: int,
             subset_size: int, seed: int) -> Query:

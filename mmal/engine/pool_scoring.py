@@ -9,6 +9,7 @@ from mmengine.utils import ProgressBar
 
 from mmal.datasets import IndexSampler
 from mmal.models import build_loss_adapter
+from mmal.models.adapters import posteriors
 from mmal.utils import leaf_datasets
 
 # fn(model, preprocessed inputs, data samples) -> one row per sample.
@@ -54,10 +55,41 @@ def features(model, inputs, data_samples) -> torch.Tensor:
     return adapter.features(target, inputs, data_samples)
 
 
+def margin(model, inputs, data_samples) -> torch.Tensor:
+    target, adapter = _target_and_adapter(model)
+    return adapter.uncertainty(target, inputs, data_samples, posteriors.margin)
+
+
+def least_confidence(model, inputs, data_samples) -> torch.Tensor:
+    target, adapter = _target_and_adapter(model)
+    return adapter.uncertainty(target, inputs, data_samples,
+                               posteriors.least_confidence)
+
+
+def gradient_embedding(model, inputs, data_samples) -> torch.Tensor:
+    target, adapter = _target_and_adapter(model)
+    return adapter.gradient_embedding(target, inputs, data_samples)
+
+
+class MutualInformation:
+    """BALD's score per sample from ``passes`` MC dropout passes, the masks fixed
+    by ``seed``, ``head_dropout`` for a model without dropout layers (see
+    :func:`mmal.models.adapters.posteriors.mutual_information`)."""
+
+    def __init__(self, passes: int, seed: int, head_dropout: float = 0.5):
+        self.passes, self.seed, self.head_dropout = passes, seed, head_dropout
+
+    def __call__(self, model, inputs, data_samples) -> torch.Tensor:
+        target, adapter = _target_and_adapter(model)
+        return posteriors.mutual_information(adapter.mc_probabilities(
+            target, inputs, data_samples, self.passes, self.seed,
+            self.head_dropout))
+
+
 # A pool sample of several dataset samples (the people of one image) is as
 # informative as its hardest one ('max', the default), and its features are
 # their mean.
-INSTANCE_REDUCTION = {features: 'mean'}
+INSTANCE_REDUCTION = {features: 'mean', gradient_embedding: 'mean'}
 
 
 def reduce_instances(rows: np.ndarray, owner: np.ndarray,

@@ -1,10 +1,15 @@
+from .badge import BADGEStrategy, kmeans_plus_plus
+from .bald import BALDStrategy
 from .base import BaseStrategy, Candidates, top_scores
 from .coreset import CoreSetStrategy, k_center_greedy
 from .diverse_learning_loss import DiverseLearningLossStrategy
 from .entropy import EntropyStrategy
 from .learning_loss import LearningLossStrategy
+from .least_confidence import LeastConfidenceStrategy
+from .margin import MarginStrategy
 from .random_strategy import RandomStrategy
 
-__all__ = ['BaseStrategy', 'Candidates', 'CoreSetStrategy',
-           'DiverseLearningLossStrategy', 'EntropyStrategy',
-           'LearningLossStrategy', 'RandomStrategy', 'k_center_greedy', 'top_scores']
+__all__ = ['BADGEStrategy', 'BALDStrategy', 'BaseStrategy', 'Candidates',
+           'CoreSetStrategy', 'DiverseLearningLossStrategy', 'EntropyStrategy',
+           'LearningLossStrategy', 'LeastConfidenceStrategy', 'MarginStrategy',
+           'RandomStrategy', 'k_center_greedy', 'kmeans_plus_plus', 'top_scores']

@@ -12,10 +12,13 @@ class Candidates:
     Each output is computed on first use (the loop scores the candidates with the
     current model, with a progress bar) and cached, so a strategy pays only for
     what it asks. ``positions`` asks for a subset of the candidates (not cached).
+    An output with options (``mutual_information(passes, seed)``) is cached per
+    options.
 
     Args:
         keys (Sequence[str]): Candidate keys, in pool order.
-        sources (dict): Output name -> ``fn(positions or None) -> np.ndarray``.
+        sources (dict): Output name -> ``fn(positions or None, **options) ->
+            np.ndarray``.
     """
 
     def __init__(self, keys: Sequence[str],
@@ -32,8 +35,8 @@ class Candidates:
         def source(name, array):
             array = np.asarray(array)
             if name == 'labeled_features':
-                return lambda positions: array
-            return lambda positions: array if positions is None else array[
+                return lambda positions, **options: array
+            return lambda positions, **options: array if positions is None else array[
                 list(positions)]
 
         return cls(keys, {name: source(name, array) for name, array in arrays.items()})
@@ -41,15 +44,16 @@ class Candidates:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def _output(self, name: str, positions=None) -> np.ndarray:
+    def _output(self, name: str, positions=None, **options) -> np.ndarray:
         if name not in self._sources:
             raise KeyError(f'Model output {name!r} is not available for this query; '
                            f'available: {sorted(self._sources)}')
         if positions is not None:
-            return np.asarray(self._sources[name](list(positions)))
-        if name not in self._cache:
-            self._cache[name] = np.asarray(self._sources[name](None))
-        return self._cache[name]
+            return np.asarray(self._sources[name](list(positions), **options))
+        key = (name, ) + tuple(sorted(options.items()))
+        if key not in self._cache:
+            self._cache[key] = np.asarray(self._sources[name](None, **options))
+        return self._cache[key]
 
     def predicted_loss(self, positions=None) -> np.ndarray:
         """The loss prediction module's output per candidate, (N,)."""
@@ -66,6 +70,28 @@ class Candidates:
     def labeled_features(self) -> np.ndarray:
         """Pooled penultimate features of the labeled samples, (L, D)."""
         return self._output('labeled_features')
+
+    def margin(self, positions=None) -> np.ndarray:
+        """One minus the gap between the top two class probabilities, per
+        candidate (N,); the task's adapter defines the posterior."""
+        return self._output('margin', positions)
+
+    def least_confidence(self, positions=None) -> np.ndarray:
+        """One minus the top class probability per candidate (N,)."""
+        return self._output('least_confidence', positions)
+
+    def gradient_embedding(self, positions=None) -> np.ndarray:
+        """BADGE's last-layer gradient embedding at the predicted label per
+        candidate, (N, C x D)."""
+        return self._output('gradient_embedding', positions)
+
+    def mutual_information(self, passes: int, seed: int, head_dropout: float = 0.5,
+                           positions=None) -> np.ndarray:
+        """BALD's mutual information from ``passes`` MC dropout passes whose
+        masks ``seed`` fixes (``head_dropout`` on the head's input of a model
+        without dropout layers), per candidate (N,)."""
+        return self._output('mutual_information', positions, passes=passes,
+                            seed=seed, head_dropout=head_dropout)
 
 
 class BaseStrategy:

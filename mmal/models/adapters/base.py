@@ -34,6 +34,35 @@ class BaseLossAdapter:
             f'{type(self).__name__} does not define entropy scores for '
             f'{type(model).__name__}')
 
+    def uncertainty(self, model: nn.Module, inputs, data_samples,
+                    measure) -> torch.Tensor:
+        """``measure`` (a function of :mod:`~mmal.models.adapters.posteriors`) of
+        the model's class posteriors, one score per sample (B,), for the margin
+        and least-confidence strategies."""
+        raise NotImplementedError(
+            f'{type(self).__name__} gives no class posteriors for '
+            f'{type(model).__name__}, so {measure.__name__} is not defined for it; '
+            'use EntropyStrategy, LearningLossStrategy or CoreSetStrategy instead')
+
+    def gradient_embedding(self, model: nn.Module, inputs, data_samples
+                           ) -> torch.Tensor:
+        """BADGE's gradient embedding per sample (B, C x D), for BADGEStrategy."""
+        raise NotImplementedError(
+            f'{type(self).__name__} gives no last-layer gradient embedding for '
+            f'{type(model).__name__} (BADGEStrategy); use CoreSetStrategy for a '
+            'diverse query instead')
+
+    def mc_probabilities(self, model: nn.Module, inputs, data_samples,
+                         passes: int, seed: int, head_dropout: float = 0.5
+                         ) -> torch.Tensor:
+        """Class posteriors of ``passes`` MC dropout passes (B, T, C), for
+        BALDStrategy: the model's own dropout layers, else ``head_dropout`` on
+        its head's input; masks fixed by ``seed``."""
+        raise NotImplementedError(
+            f'{type(self).__name__} gives no MC dropout posteriors for '
+            f'{type(model).__name__} (BALDStrategy); use EntropyStrategy or '
+            'LearningLossStrategy instead')
+
 
 def select_sample(value, index: int, batch_size: int):
     """Sample ``index`` of batch-first tensors (also inside lists and tuples), kept

@@ -14,6 +14,7 @@ from mmdet.models.utils import unpack_gt_instances
 from mmdet.structures.bbox import bbox2roi
 
 from mmal.registry import LOSS_ADAPTERS
+from . import posteriors
 from .base import BaseLossAdapter, record_calls, record_method, select_sample
 from .ssd_compat import SSD_PREDICT_FIXED  # noqa: F401  (applies the fix)
 
@@ -40,7 +41,9 @@ class SingleStageDetectorLossAdapter(BaseLossAdapter):
     :func:`dense_posteriors`). The image's score is the highest posterior entropy
     among its ``entropy_topk`` most confident anchors (highest foreground
     probability), i.e. how unsure the detector is about its best detections.
-    ``features``: the last backbone output, average pooled.
+    ``uncertainty`` (margin, least confidence) is the same with another measure of
+    the same posteriors (:mod:`~mmal.models.adapters.posteriors`). ``features``:
+    the last backbone output, average pooled.
 
     Any dense head whose ``loss_by_feat(*outs, batch_gt_instances, batch_img_metas,
     batch_gt_instances_ignore)`` takes batched outputs works the same way, but one
@@ -88,8 +91,12 @@ class SingleStageDetectorLossAdapter(BaseLossAdapter):
         return last.flatten(2).mean(dim=2)
 
     def entropy(self, model, inputs, data_samples):
+        return self.uncertainty(model, inputs, data_samples, posteriors.entropy)
+
+    def uncertainty(self, model, inputs, data_samples, measure):
         head = model.bbox_head
-        confidence, ent = dense_posteriors(head, head(model.extract_feat(inputs)))
+        confidence, ent = dense_posteriors(head, head(model.extract_feat(inputs)),
+                                           measure)
         return most_confident_entropy(confidence, ent, self.entropy_topk)
 
 
@@ -112,11 +119,6 @@ def dense_head_per_image(model, head, head_outs, gts, gts_ignore, metas
     return torch.stack(values).float()
 
 
-def binary_entropy(probs: torch.Tensor) -> torch.Tensor:
-    return -(probs * probs.clamp_min(1e-12).log() +
-             (1 - probs) * (1 - probs).clamp_min(1e-12).log())
-
-
 def per_position(maps, channels: int) -> torch.Tensor:
     """(B, A * channels, H, W) maps of all levels as (B, positions, channels)."""
     return torch.cat([
@@ -125,9 +127,10 @@ def per_position(maps, channels: int) -> torch.Tensor:
     ], dim=1).float()
 
 
-def dense_posteriors(head, outs):
-    """Each position's (or anchor's) foreground confidence and posterior entropy,
-    both (B, N), from a dense head's outputs.
+def dense_posteriors(head, outs, measure=posteriors.entropy):
+    """Each position's (or anchor's) foreground confidence and posterior
+    uncertainty (``measure``, default entropy), both (B, N), from a dense head's
+    outputs.
 
     Class-logit heads (``cls_scores`` first): softmax over the classes and
     background (background last, as mmdet puts it) or per-class sigmoids.
@@ -139,25 +142,27 @@ def dense_posteriors(head, outs):
         pred = per_position(outs[0], head.num_attrib)
         objectness, classes = pred[..., 4].sigmoid(), pred[..., 5:].sigmoid()
         return (objectness * classes.max(dim=2).values,
-                binary_entropy(objectness) + binary_entropy(classes).sum(dim=2))
+                posteriors.independent(measure, objectness[..., None]) +
+                posteriors.independent(measure, classes))
     if isinstance(head, CenterNetHead):
         probs = per_position(outs[0], head.num_classes)
-        return probs.max(dim=2).values, binary_entropy(probs).sum(dim=2)
+        return probs.max(dim=2).values, posteriors.independent(measure, probs)
     return class_posteriors(per_position(outs[0], head.cls_out_channels),
-                            head.use_sigmoid_cls)
+                            head.use_sigmoid_cls, measure)
 
 
-def class_posteriors(logits: torch.Tensor, use_sigmoid: bool):
-    """Foreground confidence and posterior entropy, both (B, N), of class logits
-    (B, N, C): per-class sigmoids (binary entropies summed), or a softmax over
-    the classes and background (background last, as mmdet puts it)."""
+def class_posteriors(logits: torch.Tensor, use_sigmoid: bool,
+                     measure=posteriors.entropy):
+    """Foreground confidence and posterior uncertainty (``measure``, default
+    entropy), both (B, N), of class logits (B, N, C): per-class sigmoids (the
+    measure of each binary posterior, summed), or a softmax over the classes and
+    background (background last, as mmdet puts it)."""
     logits = logits.float()
     if use_sigmoid:
         probs = logits.sigmoid()
-        return probs.max(dim=2).values, binary_entropy(probs).sum(dim=2)
+        return probs.max(dim=2).values, posteriors.independent(measure, probs)
     probs = logits.softmax(dim=2)
-    return (probs[..., :-1].max(dim=2).values,
-            -(probs * probs.clamp_min(1e-12).log()).sum(dim=2))
+    return probs[..., :-1].max(dim=2).values, measure(probs)
 
 
 @LOSS_ADAPTERS.register_module(name='TwoStageDetector')
@@ -175,7 +180,8 @@ class TwoStageDetectorLossAdapter(SingleStageDetectorLossAdapter):
     repeated per-image call samples its own anchors (the same RoIs are reused).
 
     ``entropy``: the softmax entropy of the first RoI stage's class scores on the
-    RPN proposals, the highest among the ``entropy_topk`` most confident RoIs.
+    RPN proposals, the highest among the ``entropy_topk`` most confident RoIs
+    (``uncertainty``: another measure of the same posteriors).
     ``features``: the last backbone output, average pooled.
     """
 
@@ -239,7 +245,7 @@ class TwoStageDetectorLossAdapter(SingleStageDetectorLossAdapter):
             values.append(model.parse_losses(image['loss_mask'])[0])
         return torch.stack(values).float()
 
-    def entropy(self, model, inputs, data_samples):
+    def uncertainty(self, model, inputs, data_samples, measure):
         feats = model.extract_feat(inputs)
         proposals = model.rpn_head.predict(feats, data_samples, rescale=False)
         rois = bbox2roi([proposal.bboxes for proposal in proposals])
@@ -250,7 +256,7 @@ class TwoStageDetectorLossAdapter(SingleStageDetectorLossAdapter):
             cls_score = roi_head._bbox_forward(feats, rois)['cls_score']
         probs = cls_score.float().softmax(dim=1)
         confidence = probs[:, :-1].max(dim=1).values  # background is last
-        ent = -(probs * probs.clamp_min(1e-12).log()).sum(dim=1)
+        ent = measure(probs)
         scores = []
         for index in range(len(inputs)):
             mine = rois[:, 0] == index
@@ -303,7 +309,8 @@ class DetectionTransformerLossAdapter(BaseLossAdapter):
     ``entropy``: the class posterior of each query of the last decoder layer
     (per-class sigmoids, binary entropies summed, for focal-loss heads; softmax with
     background for DETR's cross entropy); the image's score is the highest entropy
-    among its ``entropy_topk`` most confident queries. ``features``: the last neck
+    among its ``entropy_topk`` most confident queries (``uncertainty``: another
+    measure of the same posteriors). ``features``: the last neck
     output, average pooled.
 
     Args:
@@ -330,13 +337,17 @@ class DetectionTransformerLossAdapter(BaseLossAdapter):
         return losses, torch.stack(per_image).float()
 
     def entropy(self, model, inputs, data_samples):
+        return self.uncertainty(model, inputs, data_samples, posteriors.entropy)
+
+    def uncertainty(self, model, inputs, data_samples, measure):
         head = model.bbox_head
         head_inputs = model.forward_transformer(model.extract_feat(inputs),
                                                 data_samples)
         # DETR's head takes the hidden states; the others their references too.
         outs = head(**{name: head_inputs[name]
                        for name in inspect.signature(head.forward).parameters})
-        confidence, ent = class_posteriors(outs[0][-1], head.loss_cls.use_sigmoid)
+        confidence, ent = class_posteriors(outs[0][-1], head.loss_cls.use_sigmoid,
+                                           measure)
         return most_confident_entropy(confidence, ent, self.entropy_topk)
 
 
