@@ -34,7 +34,7 @@ def view_pipeline(size) -> list:
         dict(type='mmpretrain.RandomResizedCrop', scale=tuple(size),
              crop_ratio_range=(0.2, 1.0), backend='pillow'),
         dict(type='mmpretrain.RandomFlip', prob=0.5),
-        dict(type='mmpretrain.RandomApply', prob=0.8, transforms=[
+        dict(type='RandomApply', prob=0.8, transforms=[
             dict(type='mmpretrain.ColorJitter', brightness=0.4, contrast=0.4,
                  saturation=0.4, hue=0.1)]),
         dict(type='mmpretrain.RandomGrayscale', prob=0.2, keep_channels=True,
@@ -150,7 +150,8 @@ class SelfSupervisedFeatures(BaseFeatureSource):
             model = self.build(query).to(device)
             state = broadcast_from_rank0(lambda: self._trained_state(query, model))
             model.load_state_dict(state)
-            self._model = model.eval()
+            model.eval()
+            self._model = model
         return self._model
 
     def build(self, query) -> nn.Module:
@@ -196,7 +197,8 @@ class SelfSupervisedFeatures(BaseFeatureSource):
         dataset = DATASETS.build(with_pipeline(query.pool_dataset_cfg,
                                                query.scoring_pipeline()))
         inputs = default_collate([dataset[0]])['inputs'].float()
-        probe = copy.deepcopy(backbone).cpu().eval()
+        probe = copy.deepcopy(backbone).cpu()
+        probe.eval()  # mmpretrain's ResNet.train() returns None
         with torch.no_grad():
             return int(probe(inputs)[-1].shape[1])
 
@@ -306,7 +308,7 @@ class SelfSupervisedFeatures(BaseFeatureSource):
                 for batch in loader:
                     losses = model.train_step(batch, optim_wrapper)
                     schedule.step()
-                    total += float(losses['loss'])
+                    total += float(losses['loss'].detach())
                 runner.logger.info(
                     f'{self.name} epoch {epoch + 1}/{self.epochs}: loss '
                     f'{total / max(1, len(loader)):.4f} '
