@@ -76,7 +76,7 @@ class SelfSupervisedFeatures(BaseFeatureSource):
     over positions.
 
     Args:
-        epochs (int): Training epochs over the pool. Defaults to 30.
+        epochs (int): Training epochs over the pool. Defaults to 10.
         batch_size (int): Images per step (2 views each). Defaults to 128.
         optimizer (dict): Optimizer config. Defaults to SGD, lr 0.15 (SimCLR's
             0.3 x batch / 256), momentum 0.9, weight decay 1e-4, with a cosine
@@ -91,7 +91,7 @@ class SelfSupervisedFeatures(BaseFeatureSource):
         name (str): File name of the cache. Defaults to ``'simclr'``.
     """
 
-    def __init__(self, epochs: int = 30, batch_size: int = 128,
+    def __init__(self, epochs: int = 10, batch_size: int = 128,
                  optimizer: dict = dict(type='SGD', lr=0.15, momentum=0.9,
                                         weight_decay=1e-4),
                  model: Optional[dict] = None, views: Optional[list] = None,
