@@ -39,8 +39,7 @@ def test_the_random_default_is_the_seeds_draw(tmp_path):
     assert not osp.exists(osp.join(cfg.work_dir, 'self_supervised'))
 
 
-@pytest.mark.parametrize('strategy', ['TypiClustStrategy', 'ProbCoverStrategy'])
-def test_a_cold_start_run_is_deterministic(tmp_path, strategy):
+def test_a_cold_start_run_is_deterministic(tmp_path, strategy='TypiClustStrategy'):
     first = cold_config(str(tmp_path / 'a'), strategy)
     run(first)
     state = read_state(first.work_dir)
@@ -57,9 +56,15 @@ def test_a_cold_start_run_is_deterministic(tmp_path, strategy):
 
 
 def test_a_kill_after_the_initial_query_resumes_to_the_same_run(tmp_path):
-    reference = cold_config(str(tmp_path / 'reference'), cycles=2)
+    # ProbCover here (TypiClust above): the killed run, in another work dir,
+    # trains SimCLR again and chooses the reference's set.
+    reference = cold_config(str(tmp_path / 'reference'), 'ProbCoverStrategy',
+                            cycles=2)
     run(reference)
-    cfg = cold_config(str(tmp_path / 'work'), cycles=2)
+    scores = [q['score'] for q in read_state(reference.work_dir)['initial_query'][
+        'queried']]
+    assert len(scores) == 20 and scores[0] >= 1  # newly covered samples
+    cfg = cold_config(str(tmp_path / 'work'), 'ProbCoverStrategy', cycles=2)
     cfg.custom_hooks = [dict(type='InterruptAtCycleHook', cycle=0, iteration=1)]
     with pytest.raises(RuntimeError, match='simulated kill'):
         run(cfg)
