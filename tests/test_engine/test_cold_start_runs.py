@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmal.engine.pool_query import INITIAL_DRAW, cycle_rng
 import mmal.testing.interrupt_hook  # noqa: F401  (registers the kill hook)
+from mmal.engine.pool_query import INITIAL_DRAW, cycle_rng
 from mmal.testing.al_runs import read_state
 from mmal.testing.tiny_runs import run, tiny_config
 
