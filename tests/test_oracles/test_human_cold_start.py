@@ -1,9 +1,8 @@
 """A person's run that starts from no label at all: cycle 0's images are chosen
 by TypiClust on features of a self-supervised model trained on the pool
-(mmpretrain's SimCLR, 1 epoch; the target starts from its backbone),
-exported to ``queries/initial/`` without
-pre-annotations, imported with ``tools/al_import.py``, and ``--resume`` trains
-cycle 0 on them."""
+(mmpretrain's SimCLR, 1 epoch; the target starts from its backbone), exported
+to ``queries/initial/`` without pre-annotations, imported with
+``tools/al_import.py``, and ``--resume`` trains cycle 0 on them."""
 import json
 import os.path as osp
 
@@ -15,7 +14,8 @@ COLD = ['--cfg-options', 'train_dataloader.dataset.ann_file=nothing_yet.json',
         'train_cfg.initial_size=4',
         'train_cfg.initial_strategy.type=TypiClustStrategy',
         'train_cfg.initial_features.type=SelfSupervisedFeatures',
-        'train_cfg.initial_features.epochs=1', 'train_cfg.initial_features.batch_size=4',
+        'train_cfg.initial_features.epochs=1',
+        'train_cfg.initial_features.batch_size=4',
         'train_cfg.initial_features.init_backbone=True']
 
 
