@@ -5,7 +5,7 @@ toolbox-agnostic parts in mmengine's root registries. Task-specific parts load o
 where a config names them: ``mmal.models.adapters.detection`` (mmdet),
 ``mmal.models.adapters.pose`` (mmpose), ``mmal.datasets.digits`` (mmpretrain).
 """
-from . import datasets, engine, models, oracles, strategies  # noqa: F401
+from . import datasets, engine, features, models, oracles, strategies  # noqa: F401
 from .version import __version__
 
 __all__ = ['__version__']

@@ -11,3 +11,7 @@ LOSS_ADAPTERS = Registry('loss adapter', locations=['mmal.models.adapters'])
 # Who labels the queried samples: SimulatedOracle (the pool's own annotations) or
 # HumanOracle (export for an annotation tool, import with tools/al_import.py).
 ORACLES = Registry('active learning oracle', locations=['mmal.oracles'])
+
+# Where cold-start strategies get features before any label: the target's own
+# backbone, or a self-supervised model trained on the pool.
+FEATURE_SOURCES = Registry('feature source', locations=['mmal.features'])

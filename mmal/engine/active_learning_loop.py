@@ -11,7 +11,8 @@ from mmengine.runner import EpochBasedTrainLoop, set_random_seed
 
 from mmal.datasets import ActivePool, LabeledSubsetSampler
 from mmal.oracles import LabelsAwaited
-from mmal.registry import ORACLES, STRATEGIES
+from mmal.features import default_feature_source
+from mmal.registry import FEATURE_SOURCES, ORACLES, STRATEGIES
 from mmal.utils import InputError, plot_al_curves
 from .budgets import check_budget_types, check_budgets
 from .checkpoint_loader import trusting, weight_mismatch
@@ -49,9 +50,18 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         dataloader (dict): The train dataloader config; its sampler is replaced by
             :class:`LabeledSubsetSampler`.
         cycles (int): Training cycles. Defaults to 10.
-        initial_size (int): Samples labeled before cycle 0, chosen at random
-            (required in simulation; with a person, only to start cold from an
-            empty labeled set).
+        initial_size (int): Samples labeled before cycle 0, chosen by
+            ``initial_strategy`` (required in simulation; with a person, only to
+            start cold from an empty labeled set).
+        initial_strategy (dict): Chooses the initial set without any label
+            (registry ``STRATEGIES``). Defaults to ``RandomStrategy`` (the
+            seed's random draw); ``TypiClustStrategy`` and
+            ``ProbCoverStrategy`` choose on features.
+        initial_features (dict, optional): Where the initial strategy's
+            features come from (registry ``FEATURE_SOURCES``). Defaults to
+            ``TargetBackboneFeatures`` when the config gives the model
+            pretrained weights, else ``SelfSupervisedFeatures`` (SimCLR
+            trained on the pool; computed only if the strategy asks).
         query_size (int): Samples labeled before each cycle but the first (K).
             May change on resume; it applies to the queries still to come.
         subset_size (int): Unlabeled samples scored per query (M). Likewise.
@@ -82,6 +92,8 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                  dataloader: dict,
                  cycles: int = 10,
                  initial_size: Optional[int] = None,
+                 initial_strategy: dict = dict(type='RandomStrategy'),
+                 initial_features: Optional[dict] = None,
                  query_size: int = 1000,
                  subset_size: int = 10000,
                  max_epochs: int = 200,
@@ -136,7 +148,13 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
                                STRATEGIES.build(dict(strategy, _scope_='mmal')),
                                self.oracle.pool_dataset_cfg(), score_pipeline,
                                score_batch_size,
-                               self.oracle.centers_dataset_cfg())
+                               self.oracle.centers_dataset_cfg(),
+                               STRATEGIES.build(dict(initial_strategy,
+                                                     _scope_='mmal')),
+                               FEATURE_SOURCES.build(dict(
+                                   initial_features or
+                                   default_feature_source(runner.cfg),
+                                   _scope_='mmal')))
         # Set when the run stops for a person to label the query.
         self.awaited: Optional[LabelsAwaited] = None
         # A query delivered by this process, whose labels the oracle may wait for.
@@ -213,6 +231,9 @@ class ActiveLearningLoop(EpochBasedTrainLoop):
         """Restore a previous run's state (collecting the labels of its open
         query), count what is labeled already, and check that the strategy works
         with the model before any training. False: nothing to do."""
+        # A self-supervised start of the target, before its initial weights
+        # are kept (a later cycle's checkpoint replaces them on resume).
+        self.query.initial_features.init_model(self.query)
         if self.reset_model:
             self._initial_weights = copy.deepcopy(
                 unwrap(self.runner.model).state_dict())

@@ -5,7 +5,7 @@ from mmengine.registry import DATASETS
 
 from mmal.datasets import ActivePool, PoolLayout
 from mmal.oracles import Query
-from mmal.strategies import BaseStrategy, Candidates
+from mmal.strategies import BaseStrategy, Candidates, RandomStrategy
 from .pool_scoring import (MutualInformation, PoolScorer, entropy, features,
                            gradient_embedding, leaf_pipeline, least_confidence,
                            margin, predicted_loss, unwrap, with_pipeline)
@@ -39,14 +39,22 @@ class PoolQuery:
         centers_dataset_cfg (dict, optional): The labeled samples that core-set
             takes as centers, when they are not the pool's labeled samples (see
             :meth:`mmal.oracles.BaseOracle.centers_dataset_cfg`).
+        initial_strategy (BaseStrategy, optional): Chooses the initial set
+            before any label; defaults to random.
+        initial_features (BaseFeatureSource, optional): The ``features`` the
+            initial strategy may ask for (:mod:`mmal.features`).
     """
 
     def __init__(self, runner, strategy: BaseStrategy, pool_dataset_cfg: dict,
                  score_pipeline: Optional[list] = None,
                  score_batch_size: Optional[int] = None,
-                 centers_dataset_cfg: Optional[dict] = None):
+                 centers_dataset_cfg: Optional[dict] = None,
+                 initial_strategy: Optional[BaseStrategy] = None,
+                 initial_features=None):
         self.runner = runner
         self.strategy = strategy
+        self.initial_strategy = initial_strategy or RandomStrategy()
+        self.initial_features = initial_features
         self.pool_dataset_cfg = pool_dataset_cfg
         self.score_pipeline = score_pipeline
         self.score_batch_size = score_batch_size
@@ -63,6 +71,10 @@ class PoolQuery:
 
     def _pipeline(self, loader_cfg: dict) -> list:
         return self.score_pipeline or leaf_pipeline(loader_cfg['dataset'])
+
+    def scoring_pipeline(self) -> list:
+        """The pipeline that pool samples are scored through."""
+        return self._pipeline(self._loader_cfg())
 
     def scorer(self, pool: ActivePool) -> PoolScorer:
         if self._scorer is None:
@@ -145,13 +157,25 @@ class PoolQuery:
         return self._query(pool, cycle, chosen, scores, query_size, subset_size)
 
     def initial(self, pool: ActivePool, size: int, seed: int) -> Query:
-        """The initial set: ``size`` random unlabeled samples, in pool order."""
-        unlabeled = pool.unlabeled_indices()
-        chosen = np.sort(cycle_rng(seed, 0, INITIAL_DRAW).choice(
-            unlabeled, size=min(size, len(unlabeled)), replace=False))
-        keys = [pool.layout.keys[i] for i in chosen]
-        return self._query(pool, None, keys, [None] * len(keys), size, None,
-                           trained=False)
+        """The initial set: ``size`` unlabeled samples chosen by the initial
+        strategy before any label (random by default: the seed's draw, in pool
+        order); its ``features`` come from the initial feature source."""
+        unlabeled = pool.unlabeled_indices().tolist()
+        description = 'Initial query'
+
+        def features(positions):
+            chosen = unlabeled if positions is None else [unlabeled[p]
+                                                          for p in positions]
+            return self.initial_features.features(self, pool, chosen, description)
+
+        candidates = Candidates(
+            [pool.layout.keys[i] for i in unlabeled],
+            dict(features=features,
+                 labeled_features=lambda positions: np.zeros((0, 0), np.float32)))
+        keys, scores = self.initial_strategy.select(
+            candidates, min(size, len(unlabeled)),
+            cycle_rng(seed, 0, INITIAL_DRAW))
+        return self._query(pool, None, keys, scores, size, None, trained=False)
 
     def _query(self, pool: ActivePool, cycle: Optional[int], keys: List[str],
                scores: List[Optional[float]], query_size: int,

@@ -163,7 +163,10 @@ class HumanOracle(BaseOracle):
             init_labels(self.work_dir, user_file, empty=initial_size is not None)
         barrier()
         labeled_images = broadcast_from_rank0(self._labeled_file_names)
-        if initial_size is not None and labeled_images:
+        # A resumed cold start has the labels its queries brought.
+        resumed = broadcast_from_rank0(lambda: osp.isfile(
+            osp.join(self.work_dir, 'al_state.json')))
+        if initial_size is not None and labeled_images and not resumed:
             raise InputError(
                 f'initial_size={initial_size} chooses the first images to label '
                 f'(a cold start), but {labeled_path(self.work_dir)} has '
@@ -177,6 +180,9 @@ class HumanOracle(BaseOracle):
                 "train_cfg.initial_strategy=dict(type='TypiClustStrategy')")
         self._labeled_cfg = dict(train_dataset_cfg,
                                  ann_file=osp.abspath(labeled_path(self.work_dir)))
+        if not labeled_images:
+            # mmengine cannot serialize an empty data list (a cold start).
+            self._labeled_cfg['serialize_data'] = False
         self._pool_cfg = unlabeled_dataset_cfg
 
     def _labeled_file_names(self) -> List[str]:

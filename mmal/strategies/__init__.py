@@ -7,9 +7,12 @@ from .entropy import EntropyStrategy
 from .learning_loss import LearningLossStrategy
 from .least_confidence import LeastConfidenceStrategy
 from .margin import MarginStrategy
+from .probcover import ProbCoverStrategy
 from .random_strategy import RandomStrategy
+from .typiclust import TypiClustStrategy
 
 __all__ = ['BADGEStrategy', 'BALDStrategy', 'BaseStrategy', 'Candidates',
            'CoreSetStrategy', 'DiverseLearningLossStrategy', 'EntropyStrategy',
            'LearningLossStrategy', 'LeastConfidenceStrategy', 'MarginStrategy',
-           'RandomStrategy', 'k_center_greedy', 'kmeans_plus_plus', 'top_scores']
+           'ProbCoverStrategy', 'RandomStrategy', 'TypiClustStrategy',
+           'k_center_greedy', 'kmeans_plus_plus', 'top_scores']
