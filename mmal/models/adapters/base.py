@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 
 from mmal.registry import LOSS_ADAPTERS
+from .replay import copy_ground_truth
 
 
 class BaseLossAdapter:
@@ -33,6 +34,11 @@ class BaseLossAdapter:
         raise NotImplementedError(
             f'{type(self).__name__} does not define entropy scores for '
             f'{type(model).__name__}')
+
+
+def plain_call(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``: a replay without isolation."""
+    return fn(*args, **kwargs)
 
 
 def select_sample(value, index: int, batch_size: int):
@@ -67,16 +73,19 @@ def record_calls(module: nn.Module):
 def record_method(obj, name: str):
     """Record ``(arguments, output)`` of every call of the method ``obj.name`` in
     the block, its arguments bound to their parameter names (for loss methods that
-    are not a module's forward)."""
+    are not a module's forward). Data elements among the arguments (ground truth)
+    are recorded as copies made before the call, which may convert them in place."""
     calls: List[tuple] = []
     method = getattr(obj, name)
     signature = inspect.signature(method)
 
     def recorded(*args, **kwargs):
-        output = method(*args, **kwargs)
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
-        calls.append((dict(bound.arguments), output))
+        arguments = {key: copy_ground_truth(value)
+                     for key, value in bound.arguments.items()}
+        output = method(*args, **kwargs)
+        calls.append((arguments, output))
         return output
 
     setattr(obj, name, recorded)

@@ -14,7 +14,9 @@ from mmdet.models.utils import unpack_gt_instances
 from mmdet.structures.bbox import bbox2roi
 
 from mmal.registry import LOSS_ADAPTERS
-from .base import BaseLossAdapter, record_calls, record_method, select_sample
+from .base import (BaseLossAdapter, plain_call, record_calls, record_method,
+                   select_sample)
+from .replay import IsolatedReplays
 from .ssd_compat import SSD_PREDICT_FIXED  # noqa: F401  (applies the fix)
 
 
@@ -60,27 +62,33 @@ class SingleStageDetectorLossAdapter(BaseLossAdapter):
 
     def loss(self, model, inputs, data_samples):
         head = model.bbox_head
-        with record_calls(head) as calls:
-            losses = model.loss(inputs, data_samples)
-        if len(calls) != 1:
-            raise RuntimeError(f'{type(head).__name__} ran {len(calls)} times in '
-                               'one loss; expected once')
-        with torch.no_grad():
-            head_outs = calls[0][2]
-            per_image = self.per_image_losses(model, head_outs, data_samples)
+        with IsolatedReplays(model, data_samples) as replays:
+            with record_calls(head) as calls:
+                losses = model.loss(inputs, data_samples)
+            if len(calls) != 1:
+                raise RuntimeError(f'{type(head).__name__} ran {len(calls)} times '
+                                   'in one loss; expected once')
+            with torch.no_grad():
+                per_image = self.per_image_losses(model, calls[0][2],
+                                                  replays.data_samples, replays)
         return losses, per_image
 
     @staticmethod
-    def per_image_losses(model, head_outs, data_samples) -> torch.Tensor:
+    def per_image_losses(model, head_outs, data_samples,
+                         replays=None) -> torch.Tensor:
         """Each image's own loss from the batch's head outputs, shape (B,).
 
         Args:
             model: The detector.
             head_outs (tuple): ``model.bbox_head(feats)`` for the batch.
-            data_samples (list[DetDataSample]): The batch's samples.
+            data_samples (list[DetDataSample]): The batch's samples (as the loss
+                received them: a copy, where the head converts them in place).
+            replays (IsolatedReplays, optional): Runs each image's call; by default
+                a plain call.
         """
         return dense_head_per_image(model, model.bbox_head, head_outs,
-                                    *unpack_gt_instances(data_samples))
+                                    *unpack_gt_instances(data_samples),
+                                    replays=replays)
 
     def features(self, model, inputs, data_samples):
         last = model.backbone(inputs)
@@ -100,13 +108,15 @@ def most_confident_entropy(confidence, ent, topk: int) -> torch.Tensor:
     return ent.gather(1, top).max(dim=1).values
 
 
-def dense_head_per_image(model, head, head_outs, gts, gts_ignore, metas
-                         ) -> torch.Tensor:
+def dense_head_per_image(model, head, head_outs, gts, gts_ignore, metas,
+                         replays=None) -> torch.Tensor:
     """Each image's summed ``head.loss_by_feat`` on its slice of the batch's head
-    outputs, shape (B,)."""
+    outputs, shape (B,); each call through ``replays`` (an
+    :class:`IsolatedReplays`) when given."""
+    replays = replays or plain_call
     values = []
     for index, (gt, gt_ignore, meta) in enumerate(zip(gts, gts_ignore, metas)):
-        image_losses = head.loss_by_feat(
+        image_losses = replays(head.loss_by_feat,
             *select_sample(head_outs, index, len(gts)), [gt], [meta], [gt_ignore])
         values.append(model.parse_losses(image_losses)[0])
     return torch.stack(values).float()
@@ -183,59 +193,64 @@ class TwoStageDetectorLossAdapter(SingleStageDetectorLossAdapter):
         roi_head = model.roi_head
         bbox_heads = as_list(roi_head.bbox_head)
         mask_heads = as_list(roi_head.mask_head) if roi_head.with_mask else []
-        with ExitStack() as stack:
+        with IsolatedReplays(model, data_samples) as replays, ExitStack() as stack:
             rpn_calls = stack.enter_context(record_calls(model.rpn_head))
             bbox_calls = [stack.enter_context(record_method(head, 'loss_and_target'))
                           for head in bbox_heads]
             mask_calls = [stack.enter_context(record_method(head, 'loss_and_target'))
                           for head in mask_heads]
             losses = model.loss(inputs, data_samples)
-        if len(rpn_calls) != 1:
-            raise RuntimeError(f'{type(model.rpn_head).__name__} ran '
-                               f'{len(rpn_calls)} times in one loss; expected once')
-        gts, gts_ignore, metas = unpack_gt_instances(data_samples)
-        # The RPN is trained class-agnostic: every box is label 0.
-        rpn_gts = [class_agnostic(gt) for gt in gts]
-        weights = getattr(roi_head, 'stage_loss_weights', [1.0])
-        with torch.no_grad():
-            per_image = dense_head_per_image(model, model.rpn_head, rpn_calls[0][2],
-                                             rpn_gts, gts_ignore, metas)
-            for stage, calls in enumerate(bbox_calls):
-                for arguments, _ in calls:
-                    per_image += weights[stage] * self.bbox_per_image(
-                        model, bbox_heads[stage], arguments)
-            for stage, calls in enumerate(mask_calls):
-                for arguments, _ in calls:
-                    per_image += weights[stage] * self.mask_per_image(
-                        model, mask_heads[stage], arguments)
+            stack.close()  # the recordings end before the replays
+            if len(rpn_calls) != 1:
+                raise RuntimeError(f'{type(model.rpn_head).__name__} ran '
+                                   f'{len(rpn_calls)} times in one loss; expected '
+                                   'once')
+            gts, gts_ignore, metas = unpack_gt_instances(replays.data_samples)
+            # The RPN is trained class-agnostic: every box is label 0.
+            rpn_gts = [class_agnostic(gt) for gt in gts]
+            weights = getattr(roi_head, 'stage_loss_weights', [1.0])
+            with torch.no_grad():
+                per_image = dense_head_per_image(
+                    model, model.rpn_head, rpn_calls[0][2], rpn_gts, gts_ignore,
+                    metas, replays=replays)
+                for stage, calls in enumerate(bbox_calls):
+                    for arguments, _ in calls:
+                        per_image += weights[stage] * self.bbox_per_image(
+                            model, bbox_heads[stage], arguments, replays)
+                for stage, calls in enumerate(mask_calls):
+                    for arguments, _ in calls:
+                        per_image += weights[stage] * self.mask_per_image(
+                            model, mask_heads[stage], arguments, replays)
         return losses, per_image
 
     @staticmethod
-    def bbox_per_image(model, head, arguments) -> torch.Tensor:
+    def bbox_per_image(model, head, arguments, replays=None) -> torch.Tensor:
         """Each image's bbox-head loss on its own sampled RoIs, (B,)."""
+        replays = replays or plain_call
         rois, results = arguments['rois'], arguments['sampling_results']
         values = []
         for index, result in enumerate(results):
             mine = rois[:, 0] == index
-            image = head.loss_and_target(
-                arguments['cls_score'][mine], arguments['bbox_pred'][mine],
-                rois[mine], [result], arguments['rcnn_train_cfg'])
+            image = replays(
+                head.loss_and_target, arguments['cls_score'][mine],
+                arguments['bbox_pred'][mine], rois[mine], [result],
+                arguments['rcnn_train_cfg'])
             values.append(model.parse_losses(image['loss_bbox'])[0])
         return torch.stack(values).float()
 
     @staticmethod
-    def mask_per_image(model, head, arguments) -> torch.Tensor:
+    def mask_per_image(model, head, arguments, replays=None) -> torch.Tensor:
         """Each image's mask-head loss on its own positive RoIs, (B,)."""
+        replays = replays or plain_call
         results = arguments['sampling_results']
         # mmdet predicts masks for the positives, image by image.
         mask_preds = arguments['mask_preds'].split(
             [len(result.pos_priors) for result in results])
         values = []
         for index, result in enumerate(results):
-            image = head.loss_and_target(
-                mask_preds[index], [result],
-                [arguments['batch_gt_instances'][index]],
-                arguments['rcnn_train_cfg'])
+            image = replays(head.loss_and_target, mask_preds[index], [result],
+                            [arguments['batch_gt_instances'][index]],
+                            arguments['rcnn_train_cfg'])
             values.append(model.parse_losses(image['loss_mask'])[0])
         return torch.stack(values).float()
 
@@ -316,17 +331,19 @@ class DetectionTransformerLossAdapter(BaseLossAdapter):
 
     def loss(self, model, inputs, data_samples):
         head = model.bbox_head
-        with record_method(head, 'loss_by_feat') as calls:
-            losses = model.loss(inputs, data_samples)
-        if len(calls) != 1:
-            raise RuntimeError(f'{type(head).__name__}.loss_by_feat ran '
-                               f'{len(calls)} times in one loss; expected once')
-        arguments, batch_size = calls[0][0], len(data_samples)
-        with torch.no_grad():
-            per_image = [
-                model.parse_losses(head.loss_by_feat(
-                    **detr_image_arguments(arguments, index, batch_size)))[0]
-                for index in range(batch_size)]
+        with IsolatedReplays(model) as replays:
+            with record_method(head, 'loss_by_feat') as calls:
+                losses = model.loss(inputs, data_samples)
+            if len(calls) != 1:
+                raise RuntimeError(f'{type(head).__name__}.loss_by_feat ran '
+                                   f'{len(calls)} times in one loss; expected once')
+            arguments, batch_size = calls[0][0], len(data_samples)
+            with torch.no_grad():
+                per_image = [
+                    model.parse_losses(replays(
+                        head.loss_by_feat,
+                        **detr_image_arguments(arguments, index, batch_size)))[0]
+                    for index in range(batch_size)]
         return losses, torch.stack(per_image).float()
 
     def entropy(self, model, inputs, data_samples):

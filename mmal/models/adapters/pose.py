@@ -11,7 +11,8 @@ import torch
 import torch.nn as nn
 
 from mmal.registry import LOSS_ADAPTERS
-from .base import BaseLossAdapter, record_calls, select_sample
+from .base import BaseLossAdapter, plain_call, record_calls, select_sample
+from .replay import IsolatedReplays
 
 
 def head_loss_modules(head: nn.Module) -> List[nn.Module]:
@@ -65,19 +66,22 @@ class TopdownHeatmapLossAdapter(BaseLossAdapter):
 
     def loss(self, model, inputs, data_samples):
         modules = head_loss_modules(model.head)
-        with ExitStack() as stack:
-            records = [stack.enter_context(record_calls(module))
-                       for module in modules]
-            losses = model.loss(inputs, data_samples)
-        calls = [(module, call) for module, record in zip(modules, records)
-                 for call in record]
-        if not calls:
-            raise RuntimeError(f'{type(model.head).__name__}.loss did not call its '
-                               'loss_module; cannot compute per-sample losses')
-        batch_size = inputs.shape[0]
-        per_sample = inputs.new_zeros(batch_size)
-        for module, (args, kwargs, _) in calls:
-            per_sample += per_sample_calls(module, args, kwargs, batch_size)
+        with IsolatedReplays(model) as replays:
+            with ExitStack() as stack:
+                records = [stack.enter_context(record_calls(module))
+                           for module in modules]
+                losses = model.loss(inputs, data_samples)
+            calls = [(module, call) for module, record in zip(modules, records)
+                     for call in record]
+            if not calls:
+                raise RuntimeError(f'{type(model.head).__name__}.loss did not call '
+                                   'its loss_module; cannot compute per-sample '
+                                   'losses')
+            batch_size = inputs.shape[0]
+            per_sample = inputs.new_zeros(batch_size)
+            for module, (args, kwargs, _) in calls:
+                per_sample += per_sample_calls(module, args, kwargs, batch_size,
+                                               replays)
         return losses, per_sample
 
     def features(self, model, inputs, data_samples):
@@ -106,15 +110,22 @@ class TopdownHeatmapLossAdapter(BaseLossAdapter):
 
 
 @torch.no_grad()  # ranking targets are detached anyway: no graph for the repeats
-def per_sample_calls(module: nn.Module, args, kwargs, batch_size: int
-                     ) -> torch.Tensor:
+def per_sample_calls(module: nn.Module, args, kwargs, batch_size: int,
+                     replays=None) -> torch.Tensor:
     """``module`` called again on each sample's slice of its batch-first
-    arguments: the per-sample values (B,)."""
+    arguments: the per-sample values (B,); each call through ``replays`` (an
+    :class:`IsolatedReplays`) when given."""
+    replays = replays or plain_call
     values = []
     for i in range(batch_size):
-        value = module(*(select_sample(arg, i, batch_size) for arg in args),
-                       **{key: select_sample(arg, i, batch_size)
-                          for key, arg in kwargs.items()})
+        value = replays(module,
+                        *(select_sample(arg, i, batch_size) for arg in args),
+                        **{key: select_sample(arg, i, batch_size)
+                           for key, arg in kwargs.items()})
+        if isinstance(value, (list, tuple)):
+            # MultipleLossWrapper (integral regression): one loss per term, which
+            # the head adds up.
+            value = sum(term.sum() for term in value)
         if value.numel() != 1:
             raise RuntimeError(
                 f'{type(module).__name__} returned shape {tuple(value.shape)} for '
