@@ -46,13 +46,16 @@ class TopdownHeatmapLossAdapter(BaseLossAdapter):
     The head's loss modules are recorded while the model computes its own loss, and
     every recorded call (one per supervised stage) is repeated on each sample's slice
     of its arguments. A sample's target loss is the sum over those calls, as
-    ``loss_kpt`` sums the stages. For the mean-reduced ``KeypointMSELoss`` the batch
+    ``loss_kpt`` sums the stages; a ``MultipleLossWrapper`` (DSNT's coordinate and
+    heatmap terms) gives a list, summed as the head sums it. For the mean-reduced ``KeypointMSELoss`` the batch
     mean of the per-sample losses is ``loss_kpt``, target weights included, and a
     sample without a visible joint gets 0.
 
     ``entropy`` depends on what the head predicts, averaged over the keypoints:
     heatmaps (``HeatmapHead``, ``CPMHead``'s last stage): the entropy of each
-    heatmap's softmax over its pixels; SimCC (``SimCCHead``, ``RTMCCHead``): the
+    heatmap's softmax over its pixels; integral regression (``DSNTHead``,
+    ``IntegralRegressionHead``): the entropy of its normalised heatmaps as they
+    are; SimCC (``SimCCHead``, ``RTMCCHead``): the
     entropy of the x distribution plus that of the y distribution; RLE
     (``RLEHead``): the entropy of the predicted x and y error densities, from the
     predicted sigma (Laplace ``1 + log(2 sigma)`` per coordinate, Gaussian
@@ -93,7 +96,13 @@ class TopdownHeatmapLossAdapter(BaseLossAdapter):
         return calls[-1][2].flatten(2).mean(dim=2)
 
     def entropy(self, model, inputs, data_samples):
+        from mmpose.models.heads import IntegralRegressionHead
         outs = model.head(model.extract_feat(inputs))
+        if isinstance(model.head, IntegralRegressionHead):
+            # Coordinates and the heatmaps they are the expectation of, already
+            # normalised (a spatial softmax): no second softmax.
+            heatmaps = outs[1].flatten(2).float()
+            return torch.special.entr(heatmaps).sum(dim=2).mean(dim=1)
         if isinstance(outs, (list, tuple)) and outs[-1].dim() == 4:
             outs = outs[-1]  # the last stage of a multi-stage heatmap head
         if isinstance(outs, torch.Tensor) and outs.dim() == 4:
