@@ -332,3 +332,59 @@ def test_learning_loss_model_on_ae(dekr_cfg, ae_cfg):
         chosen, chosen_scores = strategy.select(candidates, 1, rng)
         assert chosen == [keys[int(scores[name].argmax())]]
         assert chosen_scores == pytest.approx([float(scores[name].max())])
+
+
+CID = 'mmpose::body_2d_keypoint/cid/coco/cid_hrnet-w32_8xb20-140e_coco-512x512.py'
+
+
+@pytest.fixture(scope='module')
+def cid_cfg():
+    cfg = get_config(CID)
+    cfg.codec.update(input_size=(128, 128), heatmap_size=(HEATMAP, HEATMAP))
+    return cfg
+
+
+def cid_model(cfg):
+    from mmpose.registry import MODELS
+    init_default_scope('mmpose')
+    model = cfg.model.to_dict()
+    shrink_hrnet(model['backbone'])
+    model['init_cfg'] = None
+    model['head'].update(in_channels=sum(BRANCHES), gfd_channels=8,
+                         decoder=cfg.codec)
+    torch.manual_seed(0)
+    return MODELS.build(model)
+
+
+def test_cid_per_sample_losses_are_each_image_alone(cid_cfg):
+    """CID's decoupled and contrastive terms have a row per person: with 3 + 1
+    people, each image's share of them is its own."""
+    model = cid_model(cid_cfg)
+    model.eval()
+    batch = generated_batch(
+        training_pipeline(cid_cfg.train_pipeline, cid_cfg.codec), people=(3, 1))
+    inputs, samples = preprocess(model, batch)
+    with torch.no_grad():
+        losses, per_sample = build_loss_adapter(model).loss(model, inputs,
+                                                            copy.deepcopy(samples))
+        alone = torch.stack([
+            model.parse_losses(model.loss(inputs[i:i + 1], samples[i:i + 1]))[0]
+            for i in range(2)])
+    assert {'loss/heatmap_coupled', 'loss/heatmap_decoupled',
+            'loss/contrastive'} == set(losses)
+    torch.testing.assert_close(per_sample, alone, rtol=1e-5, atol=1e-6)
+    assert per_sample[0] != per_sample[1]
+
+    model = LearningLossModel(
+        target=model, taps=[f'backbone:{branch}' for branch in range(4)],
+        head=dict(in_channels=list(BRANCHES), mid_channels=16), loss_weight=1e-2)
+    train_one_step(model, batch, set(losses))
+    model.eval()
+    inputs, samples = preprocess(model, batch, training=False)
+    with torch.no_grad():
+        scores = entropy(model, inputs, samples)
+        predicted = predicted_loss(model, inputs, samples)
+        features = model.adapter.features(model.target, inputs, samples)
+    # Each keypoint's heatmap normalised over its 32 x 32 pixels.
+    assert ((scores > 0) & (scores <= math.log(HEATMAP * HEATMAP))).all()
+    assert predicted.shape == (2, ) and features.shape == (2, sum(BRANCHES))

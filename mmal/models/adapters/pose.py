@@ -163,8 +163,8 @@ def error_density_entropy(raw_sigma: torch.Tensor, loss_module) -> torch.Tensor:
 
 @LOSS_ADAPTERS.register_module(name='BottomupPoseEstimator')
 class BottomupPoseLossAdapter(TopdownHeatmapLossAdapter):
-    """mmpose ``BottomupPoseEstimator`` with ``DEKRHead`` or
-    ``AssociativeEmbeddingHead``.
+    """mmpose ``BottomupPoseEstimator`` with ``DEKRHead``,
+    ``AssociativeEmbeddingHead`` or ``CIDHead``.
 
     DEKR's target loss: as for top-down, each recorded loss-module call (heatmap
     and displacement) is repeated on the sample's slice and the terms are summed,
@@ -175,12 +175,15 @@ class BottomupPoseLossAdapter(TopdownHeatmapLossAdapter):
     batch; the per-sample term divides by the sample's own count instead (the batch
     term is the count-weighted mean of the per-sample terms).
 
-    Associative embedding: see :meth:`associative_embedding_loss`.
+    Associative embedding: see :meth:`associative_embedding_loss`; CID: see
+    :meth:`cid_loss`.
 
     ``entropy``: the spatial softmax entropy of the top-down adapter on the head's
     keypoint heatmaps (the first ``num_keypoints`` channels; DEKR's root heatmap
     and AE's tag maps are left out), averaged over keypoints. A bottom-up heatmap
     has a peak per person, so several people spread it as uncertainty does.
+    CID's keypoint heatmaps are per-pixel sigmoids: normalised over their pixels,
+    not softmaxed.
 
     ``features``: the last output of ``extract_feat``, average pooled (for DEKR the
     neck's concatenation of all HRNet branches, for AE HRNet's highest-resolution
@@ -188,10 +191,57 @@ class BottomupPoseLossAdapter(TopdownHeatmapLossAdapter):
     """
 
     def loss(self, model, inputs, data_samples):
-        from mmpose.models.heads import AssociativeEmbeddingHead
+        from mmpose.models.heads import AssociativeEmbeddingHead, CIDHead
         if isinstance(model.head, AssociativeEmbeddingHead):
             return self.associative_embedding_loss(model, inputs, data_samples)
+        if isinstance(model.head, CIDHead):
+            return self.cid_loss(model, inputs, data_samples)
         return super().loss(model, inputs, data_samples)
+
+    @staticmethod
+    def cid_loss(model, inputs, data_samples):
+        """``CIDHead.loss``, mmpose's own, and each image's terms alone.
+
+        CID's coupled heatmap loss has a row per image, its decoupled heatmap loss a
+        row per person (of all images, at most ``max_train_instances``, a random
+        subset beyond), and its contrastive loss is called per image and divided by
+        the batch's people. An image's target loss is its coupled term (its slice),
+        its decoupled term on its own people's rows (read from the image ids that
+        the head gives its ``gfd_module``) and its contrastive term divided by its
+        own people: the image's loss alone, unless the image alone holds more than
+        ``max_train_instances`` people.
+        """
+        head = model.head
+        terms = head.loss_module
+        with IsolatedReplays(model, data_samples) as replays:
+            with ExitStack() as stack:
+                coupled, decoupled, contrastive, gfd = (
+                    stack.enter_context(record_calls(module)) for module in (
+                        terms['heatmap_coupled'], terms['heatmap_decoupled'],
+                        terms['contrastive'], head.gfd_module))
+                losses = model.loss(inputs, data_samples)
+            batch_size = inputs.shape[0]
+            with torch.no_grad():
+                args, kwargs, _ = coupled[0]
+                per_sample = per_sample_calls(terms['heatmap_coupled'], args,
+                                              kwargs, batch_size, replays)
+                people = [len(sample.gt_instance_labels.instance_coords)
+                          for sample in replays.data_samples]
+                # The contrastive term: one call per image, in image order.
+                for i, (args, kwargs, _) in enumerate(contrastive):
+                    if people[i]:
+                        per_sample[i] += replays(terms['contrastive'], *args,
+                                                 **kwargs) / people[i]
+                if decoupled:  # only with people in the batch
+                    image_ids = gfd[-1][0][3]
+                    args, kwargs, _ = decoupled[0]
+                    for i in range(batch_size):
+                        mine = image_ids == i
+                        if mine.any():
+                            per_sample[i] += replays(
+                                terms['heatmap_decoupled'],
+                                *(arg[mine] for arg in args), **kwargs)
+        return losses, per_sample
 
     @staticmethod
     def associative_embedding_loss(model, inputs, data_samples):
@@ -248,8 +298,17 @@ class BottomupPoseLossAdapter(TopdownHeatmapLossAdapter):
         return losses, per_sample
 
     def entropy(self, model, inputs, data_samples):
-        heatmaps = model.head(model.extract_feat(inputs))[0]
-        keypoint_heatmaps = heatmaps[:, :model.head.num_keypoints]
+        from mmpose.models.heads import CIDHead
+        head = model.head
+        if isinstance(head, CIDHead):
+            # CID's forward decodes one image's people; its coupled heatmaps are
+            # per-pixel sigmoids: each keypoint's, normalised over its pixels.
+            heatmaps = head.iia_module(model.extract_feat(inputs)[-1])
+            keypoints = heatmaps[:, :head.num_keypoints].flatten(2).float()
+            spatial = keypoints / keypoints.sum(dim=2, keepdim=True)
+            return torch.special.entr(spatial).sum(dim=2).mean(dim=1)
+        heatmaps = head(model.extract_feat(inputs))[0]
+        keypoint_heatmaps = heatmaps[:, :head.num_keypoints]
         return distribution_entropy(keypoint_heatmaps.flatten(2)).mean(dim=1)
 
 
