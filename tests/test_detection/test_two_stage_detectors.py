@@ -25,6 +25,8 @@ CONFIGS = {
     'faster_rcnn': 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
     'cascade_rcnn': 'cascade_rcnn/cascade-rcnn_r50_fpn_1x_coco.py',
     'mask_rcnn': 'mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
+    # A bbox head without regression and a grid head with its own loss.
+    'grid_rcnn': 'grid_rcnn/grid-rcnn_r50_fpn_gn-head_2x_coco.py',
 }
 
 
@@ -131,3 +133,28 @@ def test_mask_rcnn_per_image_losses_are_each_image_alone():
     for i in range(2):
         assert per_image[i].item() == pytest.approx(alone[i].item(), rel=1e-4)
         assert per_image[i].item() != pytest.approx(no_mask[i].item(), rel=1e-4)
+
+
+def test_grid_rcnn_per_image_losses_are_each_image_alone_and_hold_the_grid_term(
+        trainval07):
+    detector = small_detector('grid_rcnn').train()
+    assert not detector.roi_head.bbox_head.with_reg
+    inputs, samples = batch(detector, trainval07, [0, 2])
+    adapter = build_loss_adapter(detector)
+    loss_grid = detector.roi_head.grid_head.loss_grid
+    with torch.no_grad():
+        losses, per_image = adapter.loss(detector, inputs, samples)
+        # mmdet jitters the positives for the grid head at random: without the
+        # grid term everything else is the image's own loss alone.
+        loss_grid.loss_weight, weight = 0.0, loss_grid.loss_weight
+        _, without_grid = adapter.loss(detector, inputs, samples)
+        alone = [detector.parse_losses(detector.loss(inputs[i:i + 1],
+                                                     samples[i:i + 1]))[0]
+                 for i in range(2)]
+        loss_grid.loss_weight = weight
+    assert {'loss_cls', 'loss_grid'} <= set(losses) and 'loss_bbox' not in losses
+    for i in range(2):
+        assert without_grid[i].item() == pytest.approx(alone[i].item(), rel=1e-4)
+    # Both images have positives: each gets its own grid term.
+    assert (per_image - without_grid > 0).all()
+    assert torch.isfinite(per_image).all()

@@ -374,6 +374,8 @@ def test_cid_per_sample_losses_are_each_image_alone(cid_cfg):
             'loss/contrastive'} == set(losses)
     torch.testing.assert_close(per_sample, alone, rtol=1e-5, atol=1e-6)
     assert per_sample[0] != per_sample[1]
+    # Said once when the wrapper is built: where it stops being exact.
+    assert 'max_train_instances=200' in build_loss_adapter(model).relation(model)
 
     model = LearningLossModel(
         target=model, taps=[f'backbone:{branch}' for branch in range(4)],

@@ -23,6 +23,11 @@ class BaseLossAdapter:
         per-sample target losses of shape (B,) on a scale comparable across batches."""
         raise NotImplementedError
 
+    def relation(self, model: nn.Module) -> str:
+        """How a per-sample target loss relates to the sample's loss computed
+        alone, in words (logged once when the wrapper is built)."""
+        return 'exact: each sample\'s own loss, as the toolbox computes it alone'
+
     def features(self, model: nn.Module, inputs, data_samples) -> torch.Tensor:
         """Pooled penultimate features (B, D), for the core-set strategy."""
         feats = model.extract_feat(inputs)

@@ -199,6 +199,9 @@ class TwoStageDetectorLossAdapter(SingleStageDetectorLossAdapter):
                           for head in bbox_heads]
             mask_calls = [stack.enter_context(record_method(head, 'loss_and_target'))
                           for head in mask_heads]
+            grid_head = getattr(roi_head, 'grid_head', None)  # Grid R-CNN
+            grid_calls = (stack.enter_context(record_method(grid_head, 'loss'))
+                          if grid_head is not None else [])
             losses = model.loss(inputs, data_samples)
             stack.close()  # the recordings end before the replays
             if len(rpn_calls) != 1:
@@ -221,7 +224,41 @@ class TwoStageDetectorLossAdapter(SingleStageDetectorLossAdapter):
                     for arguments, _ in calls:
                         per_image += weights[stage] * self.mask_per_image(
                             model, mask_heads[stage], arguments, replays)
+                for arguments, _ in grid_calls:
+                    per_image += self.grid_per_image(model, grid_head, arguments,
+                                                     replays)
         return losses, per_image
+
+    @staticmethod
+    def grid_per_image(model, head, arguments, replays=None) -> torch.Tensor:
+        """Each image's Grid R-CNN grid loss on its own sampled positives, (B,).
+
+        mmdet jitters the positives at random and then keeps a random subset of
+        at most ``max_num_grid`` of the batch's (``sample_idx``): an image's term
+        is the grid loss on its rows of that subset, given the batch's jitter.
+        """
+        replays = replays or plain_call
+        results, sample_idx = arguments['sampling_results'], arguments['sample_idx']
+        counts = torch.tensor([len(result.pos_priors) for result in results])
+        # The image of each sampled row: positives are concatenated image by image.
+        image_of = torch.repeat_interleave(torch.arange(len(results)), counts)
+        offsets = counts.cumsum(0) - counts
+        rows_image = image_of[sample_idx.cpu()]
+        grid_pred = arguments['grid_pred']
+        device = next(iter(grid_pred.values())).device
+        values = []
+        for index, result in enumerate(results):
+            mine = rows_image == index
+            if not mine.any():
+                values.append(torch.zeros((), device=device))
+                continue
+            image = replays(
+                head.loss, {key: value[mine.to(device)]
+                            for key, value in grid_pred.items()},
+                sample_idx.cpu()[mine] - offsets[index], [result],
+                arguments['rcnn_train_cfg'])
+            values.append(model.parse_losses(image)[0])
+        return torch.stack(values).float()
 
     @staticmethod
     def bbox_per_image(model, head, arguments, replays=None) -> torch.Tensor:
@@ -231,10 +268,11 @@ class TwoStageDetectorLossAdapter(SingleStageDetectorLossAdapter):
         values = []
         for index, result in enumerate(results):
             mine = rois[:, 0] == index
+            bbox_pred = arguments['bbox_pred']  # None without regression (Grid)
             image = replays(
                 head.loss_and_target, arguments['cls_score'][mine],
-                arguments['bbox_pred'][mine], rois[mine], [result],
-                arguments['rcnn_train_cfg'])
+                None if bbox_pred is None else bbox_pred[mine], rois[mine],
+                [result], arguments['rcnn_train_cfg'])
             values.append(model.parse_losses(image['loss_bbox'])[0])
         return torch.stack(values).float()
 
@@ -253,6 +291,11 @@ class TwoStageDetectorLossAdapter(SingleStageDetectorLossAdapter):
                             arguments['rcnn_train_cfg'])
             values.append(model.parse_losses(image['loss_mask'])[0])
         return torch.stack(values).float()
+
+    def relation(self, model):
+        return ("each image's own terms on the batch's RoIs; the RPN's and the RoI "
+                "sampler's random picks are the batch's (equal to the image alone "
+                'when the samplers keep every candidate)')
 
     def entropy(self, model, inputs, data_samples):
         feats = model.extract_feat(inputs)
@@ -345,6 +388,13 @@ class DetectionTransformerLossAdapter(BaseLossAdapter):
                         **detr_image_arguments(arguments, index, batch_size)))[0]
                     for index in range(batch_size)]
         return losses, torch.stack(per_image).float()
+
+    def relation(self, model):
+        if getattr(model, 'dn_query_generator', None) is not None:
+            return ("each image's loss alone given the batch's denoising queries "
+                    '(its slice: group count from the batch, zero-padded queries '
+                    'when it has fewer boxes than the batch\'s largest count)')
+        return super().relation(model)
 
     def entropy(self, model, inputs, data_samples):
         head = model.bbox_head

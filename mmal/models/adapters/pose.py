@@ -190,6 +190,19 @@ class BottomupPoseLossAdapter(TopdownHeatmapLossAdapter):
     branch).
     """
 
+    def relation(self, model):
+        from mmpose.models.heads import AssociativeEmbeddingHead, CIDHead
+        if isinstance(model.head, AssociativeEmbeddingHead):
+            return ("each image's heatmap and tag terms alone, the heatmap term "
+                    "weighting keypoint k by the largest of its people's weights "
+                    "(mmpose's own loss with one person per image)")
+        if isinstance(model.head, CIDHead):
+            max_people = (model.train_cfg or {}).get('max_train_instances', -1)
+            return ('exact, unless an image alone holds more than '
+                    f'max_train_instances={max_people} people (mmpose then keeps '
+                    'a random subset)')
+        return super().relation(model)
+
     def loss(self, model, inputs, data_samples):
         from mmpose.models.heads import AssociativeEmbeddingHead, CIDHead
         if isinstance(model.head, AssociativeEmbeddingHead):
