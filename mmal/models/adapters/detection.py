@@ -421,3 +421,62 @@ def detr_image_arguments(arguments: dict, index: int, batch_size: int) -> dict:
         else:  # encoder proposals (B, ...); dn_meta as it is
             image[name] = select_sample(value, index, batch_size)
     return image
+
+
+@LOSS_ADAPTERS.register_module(name='SingleStageInstanceSegmentor')
+class InstanceSegmentorLossAdapter(SingleStageDetectorLossAdapter):
+    """mmdet ``SingleStageInstanceSegmentor`` whose loss is all in its mask head
+    (SOLO, SOLOv2: no ``bbox_head``).
+
+    The training objective is mmdet's loss dict, unchanged. An image's target loss
+    is the mask head's ``loss_by_feat`` run again on the image's slice of the
+    batch's outputs, with the image's ground truth as the head received it (masks
+    padded to the batch's input shape): its own positives normalise its mask and
+    focal terms, i.e. the image's loss alone.
+
+    ``entropy``: each grid cell's per-class sigmoids (binary entropies summed); the
+    highest among the image's ``entropy_topk`` most confident cells.
+    ``features``: the last backbone output, average pooled.
+    """
+
+    def loss(self, model, inputs, data_samples):
+        if model.with_bbox:
+            raise NotImplementedError(
+                f'{type(model).__name__} has a bbox_head feeding its mask head '
+                '(CondInst, YOLACT): no per-image loss adapter for it yet')
+        head = model.mask_head
+        with IsolatedReplays(model) as replays:
+            with record_method(head, 'loss_by_feat') as calls:
+                losses = model.loss(inputs, data_samples)
+            if len(calls) != 1:
+                raise RuntimeError(f'{type(head).__name__}.loss_by_feat ran '
+                                   f'{len(calls)} times in one loss; expected once')
+            arguments, batch_size = calls[0][0], len(data_samples)
+            arguments.update(arguments.pop('kwargs', {}))
+            with torch.no_grad():
+                per_image = [
+                    model.parse_losses(replays(
+                        head.loss_by_feat,
+                        **batch_image_arguments(arguments, index, batch_size)))[0]
+                    for index in range(batch_size)]
+        return losses, torch.stack(per_image).float()
+
+    def entropy(self, model, inputs, data_samples):
+        from mmdet.models.dense_heads import SOLOV2Head
+        head = model.mask_head
+        outs = head(model.extract_feat(inputs))
+        if isinstance(head, SOLOV2Head):  # kernels, class logits, mask features
+            probs = per_position(outs[1], head.cls_out_channels).sigmoid()
+        else:  # SOLO: class scores last, sigmoids already outside training
+            probs = per_position(outs[-1], head.cls_out_channels)
+            probs = probs.sigmoid() if head.training else probs
+        confidence, ent = probs.max(dim=2).values, binary_entropy(probs).sum(dim=2)
+        return most_confident_entropy(confidence, ent, self.entropy_topk)
+
+
+def batch_image_arguments(arguments: dict, index: int, batch_size: int) -> dict:
+    """A head's ``loss_by_feat`` arguments for image ``index``: its slice of the
+    batch-first outputs, its own entry of the ``batch_*`` lists."""
+    return {name: [value[index]] if name.startswith('batch_') and value is not None
+            else select_sample(value, index, batch_size)
+            for name, value in arguments.items()}
