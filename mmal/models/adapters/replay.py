@@ -74,7 +74,7 @@ class _ModuleState:
     def _copy(value, memo: dict):
         try:
             return copy.deepcopy(value, memo)
-        except (RuntimeError, TypeError):
+        except Exception:  # noqa: BLE001 (whatever deepcopy raises)
             # A tensor of an autograd graph (a cached intermediate result) or an
             # object that cannot be copied: a detached copy, else the object.
             if isinstance(value, torch.Tensor):
