@@ -390,3 +390,62 @@ def test_cid_per_sample_losses_are_each_image_alone(cid_cfg):
     # Each keypoint's heatmap normalised over its 32 x 32 pixels.
     assert ((scores > 0) & (scores <= math.log(HEATMAP * HEATMAP))).all()
     assert predicted.shape == (2, ) and features.shape == (2, sum(BRANCHES))
+
+
+YOLOX_POSE = ('mmpose::body_2d_keypoint/yoloxpose/coco/'
+              'yoloxpose_tiny_4xb64-300e_coco-416.py')
+
+
+def yolox_pose_model_and_batch(people=(2, 1)):
+    """mmpose's YOLOX-Pose-tiny at 128x128 (no pretrained weights, no random
+    resize) and a batch through its stage-2 pipeline without augmentation."""
+    from mmpose.registry import MODELS
+    cfg = get_config(YOLOX_POSE)
+    init_default_scope('mmpose')
+    model = cfg.model.to_dict()
+    model['backbone']['init_cfg'] = None
+    model['data_preprocessor'].pop('batch_augments')
+    torch.manual_seed(0)
+    estimator = MODELS.build(model)
+    estimator.init_weights()
+    codec = dict(type='YOLOXPoseAnnotationProcessor', input_size=(128, 128))
+    import mmpose.datasets  # noqa: F401  (registers the transforms)
+    pipeline = Compose([
+        dict(type='BottomupRandomAffine', input_size=(128, 128), shift_prob=0,
+             rotate_prob=0, scale_prob=0, scale_type='long',
+             pad_val=(114, 114, 114), bbox_keep_corner=False, clip_border=True),
+        dict(type='FilterAnnotations', by_kpt=True, by_box=True,
+             keep_empty=False),
+        dict(type='GenerateTarget', encoder=codec),
+        dict(type='PackPoseInputs')])
+    return estimator, generated_batch(pipeline, people)
+
+
+def test_yolox_pose_per_sample_losses_are_each_image_alone():
+    model, batch = yolox_pose_model_and_batch()
+    model.eval()  # batch norm: images do not mix
+    inputs, samples = preprocess(model, batch)
+    with torch.no_grad():
+        losses, per_sample = build_loss_adapter(model).loss(model, inputs,
+                                                            copy.deepcopy(samples))
+        alone = torch.stack([
+            model.parse_losses(model.loss(inputs[i:i + 1], samples[i:i + 1]))[0]
+            for i in range(2)])
+    # Several terms, all in each image's value.
+    assert {'loss_obj', 'loss_bbox', 'loss_kpt', 'loss_vis', 'loss_cls'} <= set(
+        losses)
+    torch.testing.assert_close(per_sample, alone, rtol=1e-5, atol=1e-6)
+    assert per_sample[0] != per_sample[1]
+
+    model = LearningLossModel(
+        target=model, taps=[f'neck:{level}' for level in range(3)],
+        head=dict(in_channels=[96] * 3, mid_channels=16), loss_weight=1e-2)
+    train_one_step(model, batch, set(losses))
+    model.eval()
+    inputs, samples = preprocess(model, batch, training=False)
+    with torch.no_grad():
+        scores = entropy(model, inputs, samples)
+        features = model.adapter.features(model.target, inputs, samples)
+    # Person and objectness sigmoids: at most 2 log 2 per prior.
+    assert ((scores > 0) & (scores <= 2 * math.log(2) + 1e-6)).all()
+    assert features.shape == (2, 96)  # the neck's last level, pooled

@@ -11,7 +11,8 @@ import torch
 import torch.nn as nn
 
 from mmal.registry import LOSS_ADAPTERS
-from .base import BaseLossAdapter, plain_call, record_calls, select_sample
+from .base import (BaseLossAdapter, plain_call, record_calls, record_method,
+                   select_sample)
 from .replay import IsolatedReplays
 
 
@@ -164,7 +165,11 @@ def error_density_entropy(raw_sigma: torch.Tensor, loss_module) -> torch.Tensor:
 @LOSS_ADAPTERS.register_module(name='BottomupPoseEstimator')
 class BottomupPoseLossAdapter(TopdownHeatmapLossAdapter):
     """mmpose ``BottomupPoseEstimator`` with ``DEKRHead``,
-    ``AssociativeEmbeddingHead`` or ``CIDHead``.
+    ``AssociativeEmbeddingHead``, ``CIDHead``, ``YOLOXPoseHead`` or ``RTMOHead``.
+
+    YOLOX-Pose and RTMO: see :meth:`head_loss_per_image`; their entropy is that of
+    the person sigmoids (and YOLOX-Pose's objectness) of each prior, the highest
+    among the image's ``entropy_topk`` most confident priors.
 
     DEKR's target loss: as for top-down, each recorded loss-module call (heatmap
     and displacement) is repeated on the sample's slice and the terms are summed,
@@ -188,7 +193,14 @@ class BottomupPoseLossAdapter(TopdownHeatmapLossAdapter):
     ``features``: the last output of ``extract_feat``, average pooled (for DEKR the
     neck's concatenation of all HRNet branches, for AE HRNet's highest-resolution
     branch).
+
+    Args:
+        entropy_topk (int): Confident priors per image that the YOLOX-Pose and
+            RTMO entropy looks at. Defaults to 10.
     """
+
+    def __init__(self, entropy_topk: int = 10):
+        self.entropy_topk = entropy_topk
 
     def relation(self, model):
         from mmpose.models.heads import AssociativeEmbeddingHead, CIDHead
@@ -209,7 +221,34 @@ class BottomupPoseLossAdapter(TopdownHeatmapLossAdapter):
             return self.associative_embedding_loss(model, inputs, data_samples)
         if isinstance(model.head, CIDHead):
             return self.cid_loss(model, inputs, data_samples)
+        if is_one_stage_pose_head(model.head):
+            return self.head_loss_per_image(model, inputs, data_samples)
         return super().loss(model, inputs, data_samples)
+
+    @staticmethod
+    def head_loss_per_image(model, inputs, data_samples):
+        """The head's own ``loss`` again on each image's slice of its input
+        features with the image's sample: for one-stage heads with their own
+        assigner and several terms (``YOLOXPoseHead``, ``RTMOHead``), whose loss
+        computes predictions, targets and normalisers in one method. The image's
+        head forward runs alone too, so every term is the image's loss alone.
+        """
+        head = model.head
+        with IsolatedReplays(model) as replays:
+            with record_method(head, 'loss') as calls:
+                losses = model.loss(inputs, data_samples)
+            if len(calls) != 1:
+                raise RuntimeError(f'{type(head).__name__}.loss ran {len(calls)} '
+                                   'times in one loss; expected once')
+            arguments, batch_size = calls[0][0], inputs.shape[0]
+            with torch.no_grad():
+                per_sample = torch.stack([
+                    model.parse_losses(replays(
+                        head.loss, select_sample(arguments['feats'], i, batch_size),
+                        arguments['batch_data_samples'][i:i + 1],
+                        arguments['train_cfg']))[0]
+                    for i in range(batch_size)])
+        return losses, per_sample.float()
 
     @staticmethod
     def cid_loss(model, inputs, data_samples):
@@ -320,9 +359,41 @@ class BottomupPoseLossAdapter(TopdownHeatmapLossAdapter):
             keypoints = heatmaps[:, :head.num_keypoints].flatten(2).float()
             spatial = keypoints / keypoints.sum(dim=2, keepdim=True)
             return torch.special.entr(spatial).sum(dim=2).mean(dim=1)
+        if is_one_stage_pose_head(head):
+            return one_stage_pose_entropy(head, head(model.extract_feat(inputs)),
+                                          self.entropy_topk)
         heatmaps = head(model.extract_feat(inputs))[0]
         keypoint_heatmaps = heatmaps[:, :head.num_keypoints]
         return distribution_entropy(keypoint_heatmaps.flatten(2)).mean(dim=1)
+
+
+def is_one_stage_pose_head(head) -> bool:
+    """Whether ``head`` detects people per prior with its own assigner
+    (YOLOX-Pose, RTMO)."""
+    from mmpose.models.heads.hybrid_heads import RTMOHead, YOLOXPoseHead
+    return isinstance(head, (YOLOXPoseHead, RTMOHead))
+
+
+def one_stage_pose_entropy(head, outs, topk: int) -> torch.Tensor:
+    """Per image, the highest posterior entropy among its ``topk`` most
+    confident priors, from per-level lists of (B, C, H, W) class logits (first
+    output) and, for YOLOX-Pose, objectness logits (second): the binary entropies
+    of the person sigmoid(s) summed; confidence their product."""
+    from mmpose.models.heads.hybrid_heads import YOLOXPoseHead
+
+    def flat(levels):
+        return torch.cat([level.flatten(2) for level in levels], dim=2).float()
+
+    probs = flat(outs[0]).sigmoid()  # (B, C, priors)
+    confidence = probs.max(dim=1).values
+    binary = torch.special.entr(probs) + torch.special.entr(1 - probs)
+    ent = binary.sum(dim=1)
+    if isinstance(head, YOLOXPoseHead):
+        objectness = flat(outs[1]).sigmoid()[:, 0]
+        confidence = confidence * objectness
+        ent = ent + torch.special.entr(objectness) + torch.special.entr(1 - objectness)
+    top = confidence.topk(min(topk, confidence.shape[1]), dim=1).indices
+    return ent.gather(1, top).max(dim=1).values
 
 
 def image_keypoint_weights(person_weights: torch.Tensor, num_keypoints: int
