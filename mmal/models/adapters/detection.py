@@ -480,3 +480,77 @@ def batch_image_arguments(arguments: dict, index: int, batch_size: int) -> dict:
     return {name: [value[index]] if name.startswith('batch_') and value is not None
             else select_sample(value, index, batch_size)
             for name, value in arguments.items()}
+
+
+@LOSS_ADAPTERS.register_module(name='SparseRCNN')
+class SparseRCNNLossAdapter(BaseLossAdapter):
+    """mmdet ``SparseRCNN`` (``EmbeddingRPNHead`` + ``SparseRoIHead``).
+
+    The training objective is mmdet's loss dict, unchanged. Its learned proposals
+    have no loss of their own; every stage's ``DIIHead.loss_and_target`` is
+    recorded and run again on the image's rows (its ``num_proposals`` queries),
+    its sampling result and its ``imgs_whwh``: the image's own Hungarian matches
+    and positives normalise its terms, i.e. the image's loss alone (with dropout
+    off), summed over the stages times ``stage_loss_weights``. ``DIIHead``
+    all-reduces its positives across GPUs (``reduce_mean``): keep scoring to one.
+
+    ``entropy``: the last stage's per-class sigmoids (softmax with background for
+    a cross-entropy head) of each query, the highest among the image's
+    ``entropy_topk`` most confident queries. ``features``: the last backbone
+    output, average pooled.
+
+    Args:
+        entropy_topk (int): Confident queries per image that the entropy score
+            looks at. Defaults to 10.
+    """
+
+    def __init__(self, entropy_topk: int = 10):
+        self.entropy_topk = entropy_topk
+
+    def loss(self, model, inputs, data_samples):
+        roi_head = model.roi_head
+        heads = as_list(roi_head.bbox_head)
+        with IsolatedReplays(model) as replays:
+            with ExitStack() as stack:
+                calls = [stack.enter_context(record_method(head, 'loss_and_target'))
+                         for head in heads]
+                losses = model.loss(inputs, data_samples)
+            batch_size = len(data_samples)
+            per_image = inputs.new_zeros(batch_size)
+            with torch.no_grad():
+                for stage, stage_calls in enumerate(calls):
+                    for arguments, _ in stage_calls:
+                        rows = len(arguments['cls_score']) // batch_size
+                        for i in range(batch_size):
+                            mine = slice(i * rows, (i + 1) * rows)
+                            image = replays(
+                                heads[stage].loss_and_target,
+                                arguments['cls_score'][mine],
+                                arguments['bbox_pred'][mine],
+                                [arguments['sampling_results'][i]],
+                                arguments['rcnn_train_cfg'],
+                                imgs_whwh=arguments['imgs_whwh'][i:i + 1],
+                                concat=arguments['concat'])
+                            per_image[i] += roi_head.stage_loss_weights[stage] * \
+                                model.parse_losses(image['loss_bbox'])[0]
+        return losses, per_image
+
+    def features(self, model, inputs, data_samples):
+        last = model.backbone(inputs)[-1]
+        return last.flatten(2).mean(dim=2)
+
+    def entropy(self, model, inputs, data_samples):
+        x = model.extract_feat(inputs)
+        roi_head = model.roi_head
+        proposals = model.rpn_head.predict(x, data_samples)
+        object_feats = torch.cat([res.pop('features')[None] for res in proposals])
+        metas = [sample.metainfo for sample in data_samples]
+        proposal_list = [res.bboxes for res in proposals]
+        for stage in range(roi_head.num_stages):  # as SparseRoIHead.predict_bbox
+            results = roi_head._bbox_forward(stage, x, bbox2roi(proposal_list),
+                                             object_feats, metas)
+            object_feats = results['object_feats']
+            proposal_list = results['detached_proposals']
+        confidence, ent = class_posteriors(
+            results['cls_score'], roi_head.bbox_head[-1].loss_cls.use_sigmoid)
+        return most_confident_entropy(confidence, ent, self.entropy_topk)
