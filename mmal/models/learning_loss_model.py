@@ -2,6 +2,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
+from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from mmengine.registry import MODELS
 
@@ -72,6 +73,10 @@ class LearningLossModel(BaseModel):
                 dict(dict(type='LossPredictionHead'), **head))
         self.loss_lpm = LossPredictionLoss(margin, loss_weight, loss_mode)
         self.adapter = build_loss_adapter(target, adapter)
+        # Once, at build time: what the ranking targets are for this family.
+        print_log(f'{type(self.adapter).__name__} for {type(target).__name__}: '
+                  f'per-sample target loss {self.adapter.relation(target)}',
+                  logger='current')
         self.taps = FeatureTaps(target, taps)
         self.detach_epoch = detach_epoch
         self.detach_features = False

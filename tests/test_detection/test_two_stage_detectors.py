@@ -1,6 +1,7 @@
 """Per-image target losses, entropy and features of mmdet's two-stage detectors
 (the TwoStageDetector adapter), from mmdet's own configs, on generated VOC images
 (64x64) through mmdet's VOCDataset and pipeline."""
+import copy
 import math
 
 import pytest
@@ -25,6 +26,8 @@ CONFIGS = {
     'faster_rcnn': 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
     'cascade_rcnn': 'cascade_rcnn/cascade-rcnn_r50_fpn_1x_coco.py',
     'mask_rcnn': 'mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
+    # A bbox head without regression and a grid head with its own loss.
+    'grid_rcnn': 'grid_rcnn/grid-rcnn_r50_fpn_gn-head_2x_coco.py',
 }
 
 
@@ -131,3 +134,76 @@ def test_mask_rcnn_per_image_losses_are_each_image_alone():
     for i in range(2):
         assert per_image[i].item() == pytest.approx(alone[i].item(), rel=1e-4)
         assert per_image[i].item() != pytest.approx(no_mask[i].item(), rel=1e-4)
+
+
+def test_grid_rcnn_per_image_losses_are_each_image_alone_and_hold_the_grid_term(
+        trainval07):
+    detector = small_detector('grid_rcnn').train()
+    assert not detector.roi_head.bbox_head.with_reg
+    inputs, samples = batch(detector, trainval07, [0, 2])
+    adapter = build_loss_adapter(detector)
+    loss_grid = detector.roi_head.grid_head.loss_grid
+    with torch.no_grad():
+        losses, per_image = adapter.loss(detector, inputs, samples)
+        # mmdet jitters the positives for the grid head at random: without the
+        # grid term everything else is the image's own loss alone.
+        loss_grid.loss_weight, weight = 0.0, loss_grid.loss_weight
+        _, without_grid = adapter.loss(detector, inputs, samples)
+        alone = [detector.parse_losses(detector.loss(inputs[i:i + 1],
+                                                     samples[i:i + 1]))[0]
+                 for i in range(2)]
+        loss_grid.loss_weight = weight
+    assert {'loss_cls', 'loss_grid'} <= set(losses) and 'loss_bbox' not in losses
+    for i in range(2):
+        assert without_grid[i].item() == pytest.approx(alone[i].item(), rel=1e-4)
+    # Both images have positives: each gets its own grid term.
+    assert (per_image - without_grid > 0).all()
+    assert torch.isfinite(per_image).all()
+
+
+def small_sparse_rcnn():
+    """mmdet's Sparse R-CNN config: ResNet-18, 2 of its 6 stages, 10 learned
+    proposals, 20 classes."""
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    register_all_modules()
+    model = get_config('mmdet::sparse_rcnn/sparse-rcnn_r50_fpn_1x_coco.py').model
+    model['backbone'].update(depth=18, init_cfg=None)
+    model['neck']['in_channels'] = [64, 128, 256, 512]
+    model['rpn_head']['num_proposals'] = 10
+    roi_head = model['roi_head']
+    roi_head.update(num_stages=2, stage_loss_weights=[1.0, 0.5])
+    roi_head['bbox_head'] = roi_head['bbox_head'][:2]
+    for head in roi_head['bbox_head']:
+        head['num_classes'] = 20
+    model['train_cfg']['rcnn'] = model['train_cfg']['rcnn'][:2]
+    model['test_cfg']['rcnn']['max_per_img'] = 10
+    torch.manual_seed(0)
+    detector = MODELS.build(model)
+    detector.init_weights()
+    return detector
+
+
+def test_sparse_rcnn_per_image_losses_are_each_image_alone():
+    from mmdet.testing import demo_mm_inputs
+    detector = small_sparse_rcnn().eval()  # no dropout, frozen batch norm
+    torch.manual_seed(1)
+    data = detector.data_preprocessor(
+        demo_mm_inputs(batch_size=2, image_shapes=(3, 64, 64), num_items=[1, 3],
+                       num_classes=20), True)
+    inputs, samples = data['inputs'], data['data_samples']
+    adapter = build_loss_adapter(detector)
+    with torch.no_grad():
+        losses, per_image = adapter.loss(detector, inputs, copy.deepcopy(samples))
+        alone = [detector.parse_losses(detector.loss(
+            inputs[i:i + 1], copy.deepcopy(samples[i:i + 1])))[0] for i in range(2)]
+        entropy = adapter.entropy(detector, inputs, samples)
+        features = adapter.features(detector, inputs, samples)
+    # Both stages' terms (the second weighted 0.5) are in mmdet's loss.
+    assert {'s0.loss_cls', 's1.loss_iou'} <= set(losses)
+    for i in range(2):
+        assert per_image[i].item() == pytest.approx(alone[i].item(), rel=1e-4)
+    assert per_image[0] != per_image[1]
+    # Per-class sigmoids (focal loss): at most log 2 per class.
+    assert ((entropy > 0) & (entropy <= 20 * math.log(2))).all()
+    assert features.shape == (2, 512)

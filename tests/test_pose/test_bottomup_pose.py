@@ -332,3 +332,120 @@ def test_learning_loss_model_on_ae(dekr_cfg, ae_cfg):
         chosen, chosen_scores = strategy.select(candidates, 1, rng)
         assert chosen == [keys[int(scores[name].argmax())]]
         assert chosen_scores == pytest.approx([float(scores[name].max())])
+
+
+CID = 'mmpose::body_2d_keypoint/cid/coco/cid_hrnet-w32_8xb20-140e_coco-512x512.py'
+
+
+@pytest.fixture(scope='module')
+def cid_cfg():
+    cfg = get_config(CID)
+    cfg.codec.update(input_size=(128, 128), heatmap_size=(HEATMAP, HEATMAP))
+    return cfg
+
+
+def cid_model(cfg):
+    from mmpose.registry import MODELS
+    init_default_scope('mmpose')
+    model = cfg.model.to_dict()
+    shrink_hrnet(model['backbone'])
+    model['init_cfg'] = None
+    model['head'].update(in_channels=sum(BRANCHES), gfd_channels=8,
+                         decoder=cfg.codec)
+    torch.manual_seed(0)
+    return MODELS.build(model)
+
+
+def test_cid_per_sample_losses_are_each_image_alone(cid_cfg):
+    """CID's decoupled and contrastive terms have a row per person: with 3 + 1
+    people, each image's share of them is its own."""
+    model = cid_model(cid_cfg)
+    model.eval()
+    batch = generated_batch(
+        training_pipeline(cid_cfg.train_pipeline, cid_cfg.codec), people=(3, 1))
+    inputs, samples = preprocess(model, batch)
+    with torch.no_grad():
+        losses, per_sample = build_loss_adapter(model).loss(model, inputs,
+                                                            copy.deepcopy(samples))
+        alone = torch.stack([
+            model.parse_losses(model.loss(inputs[i:i + 1], samples[i:i + 1]))[0]
+            for i in range(2)])
+    assert {'loss/heatmap_coupled', 'loss/heatmap_decoupled',
+            'loss/contrastive'} == set(losses)
+    torch.testing.assert_close(per_sample, alone, rtol=1e-5, atol=1e-6)
+    assert per_sample[0] != per_sample[1]
+    # Said once when the wrapper is built: where it stops being exact.
+    assert 'max_train_instances=200' in build_loss_adapter(model).relation(model)
+
+    model = LearningLossModel(
+        target=model, taps=[f'backbone:{branch}' for branch in range(4)],
+        head=dict(in_channels=list(BRANCHES), mid_channels=16), loss_weight=1e-2)
+    train_one_step(model, batch, set(losses))
+    model.eval()
+    inputs, samples = preprocess(model, batch, training=False)
+    with torch.no_grad():
+        scores = entropy(model, inputs, samples)
+        predicted = predicted_loss(model, inputs, samples)
+        features = model.adapter.features(model.target, inputs, samples)
+    # Each keypoint's heatmap normalised over its 32 x 32 pixels.
+    assert ((scores > 0) & (scores <= math.log(HEATMAP * HEATMAP))).all()
+    assert predicted.shape == (2, ) and features.shape == (2, sum(BRANCHES))
+
+
+YOLOX_POSE = ('mmpose::body_2d_keypoint/yoloxpose/coco/'
+              'yoloxpose_tiny_4xb64-300e_coco-416.py')
+
+
+def yolox_pose_model_and_batch(people=(2, 1)):
+    """mmpose's YOLOX-Pose-tiny at 128x128 (no pretrained weights, no random
+    resize) and a batch through its stage-2 pipeline without augmentation."""
+    from mmpose.registry import MODELS
+    cfg = get_config(YOLOX_POSE)
+    init_default_scope('mmpose')
+    model = cfg.model.to_dict()
+    model['backbone']['init_cfg'] = None
+    model['data_preprocessor'].pop('batch_augments')
+    torch.manual_seed(0)
+    estimator = MODELS.build(model)
+    estimator.init_weights()
+    codec = dict(type='YOLOXPoseAnnotationProcessor', input_size=(128, 128))
+    import mmpose.datasets  # noqa: F401  (registers the transforms)
+    pipeline = Compose([
+        dict(type='BottomupRandomAffine', input_size=(128, 128), shift_prob=0,
+             rotate_prob=0, scale_prob=0, scale_type='long',
+             pad_val=(114, 114, 114), bbox_keep_corner=False, clip_border=True),
+        dict(type='FilterAnnotations', by_kpt=True, by_box=True,
+             keep_empty=False),
+        dict(type='GenerateTarget', encoder=codec),
+        dict(type='PackPoseInputs')])
+    return estimator, generated_batch(pipeline, people)
+
+
+def test_yolox_pose_per_sample_losses_are_each_image_alone():
+    model, batch = yolox_pose_model_and_batch()
+    model.eval()  # batch norm: images do not mix
+    inputs, samples = preprocess(model, batch)
+    with torch.no_grad():
+        losses, per_sample = build_loss_adapter(model).loss(model, inputs,
+                                                            copy.deepcopy(samples))
+        alone = torch.stack([
+            model.parse_losses(model.loss(inputs[i:i + 1], samples[i:i + 1]))[0]
+            for i in range(2)])
+    # Several terms, all in each image's value.
+    assert {'loss_obj', 'loss_bbox', 'loss_kpt', 'loss_vis', 'loss_cls'} <= set(
+        losses)
+    torch.testing.assert_close(per_sample, alone, rtol=1e-5, atol=1e-6)
+    assert per_sample[0] != per_sample[1]
+
+    model = LearningLossModel(
+        target=model, taps=[f'neck:{level}' for level in range(3)],
+        head=dict(in_channels=[96] * 3, mid_channels=16), loss_weight=1e-2)
+    train_one_step(model, batch, set(losses))
+    model.eval()
+    inputs, samples = preprocess(model, batch, training=False)
+    with torch.no_grad():
+        scores = entropy(model, inputs, samples)
+        features = model.adapter.features(model.target, inputs, samples)
+    # Person and objectness sigmoids: at most 2 log 2 per prior.
+    assert ((scores > 0) & (scores <= 2 * math.log(2) + 1e-6)).all()
+    assert features.shape == (2, 96)  # the neck's last level, pooled

@@ -128,7 +128,14 @@ def test_learning_loss_model_on_the_hourglass(mpii_batch):
 SIMCC_CODEC = dict(type='SimCCLabel', input_size=(64, 64), sigma=2.0,
                    simcc_split_ratio=2.0)
 RLE_CODEC = dict(type='RegressionLabel', input_size=(64, 64))
+DSNT_CODEC = dict(type='IntegralRegressionLabel', input_size=(64, 64),
+                  heatmap_size=(16, 16), sigma=1.0, normalize=True)
 TOOLBOX_HEADS = {
+    # Integral regression: a MultipleLossWrapper of coordinate and heatmap terms.
+    'dsnt': ('body_2d_keypoint/integral_regression/coco/'
+             'ipr_res50_dsnt-8xb64-210e_coco-256x256.py',
+             dict(in_channels=512, in_featuremap_size=(2, 2), num_joints=16,
+                  decoder=DSNT_CODEC), DSNT_CODEC),
     'simcc': ('body_2d_keypoint/simcc/coco/simcc_res50_8xb64-210e_coco-256x192.py',
               dict(in_channels=512, out_channels=16, input_size=(64, 64),
                    in_featuremap_size=(2, 2), decoder=SIMCC_CODEC), SIMCC_CODEC),
@@ -156,7 +163,7 @@ def total(model, losses):
     return model.parse_losses(losses)[0]
 
 
-@pytest.mark.parametrize('kind', ['cpm', 'simcc', 'rle'])
+@pytest.mark.parametrize('kind', ['cpm', 'simcc', 'rle', 'dsnt'])
 def test_per_sample_losses_are_each_sample_alone(kind, mpii_root, mpii_batch):
     model, batch = pose_model_and_batch(kind, mpii_root, mpii_batch)
     # Eval mode: batch norm uses running statistics, so a sample's forward does
@@ -182,6 +189,8 @@ def test_per_sample_losses_are_each_sample_alone(kind, mpii_root, mpii_batch):
     ('simcc', ['head.mlp_head_x', 'head.mlp_head_y'], 2 * math.log(128)),
     # sigma = sigmoid(0) = 1/2: Laplace entropy 1 + log(2 sigma) = 1 for x and y.
     ('rle', ['head.fc'], 2.0),
+    # DSNT's heatmaps are a softmax already: uniform over 16x16 pixels.
+    ('dsnt', ['head.simplebaseline_head.final_layer'], math.log(16 * 16)),
 ])
 def test_entropy(kind, zero_layers, uniform, mpii_root, mpii_batch):
     model, batch = pose_model_and_batch(kind, mpii_root, mpii_batch)
@@ -196,9 +205,28 @@ def test_entropy(kind, zero_layers, uniform, mpii_root, mpii_batch):
                 param.zero_()
         flat = adapter.entropy(model, data['inputs'], data['data_samples'])
     torch.testing.assert_close(flat, torch.full((NUM_TRAIN, ), uniform))
-    if kind != 'rle':
+    if kind not in ('rle', 'dsnt'):  # DSNT: below
         # A uniform distribution has the highest entropy.
         assert (entropy < uniform).all()
+
+
+def test_integral_regression_entropy_of_its_normalised_heatmaps(mpii_root,
+                                                                 mpii_batch):
+    model, batch = pose_model_and_batch('dsnt', mpii_root, mpii_batch)
+    model.eval()
+    data = model.data_preprocessor(copy.deepcopy(batch), False)
+    with torch.no_grad():
+        # A sharper spatial softmax than the untrained head's nearly flat one.
+        model.head.beta = 1e4
+        entropy = build_loss_adapter(model).entropy(model, data['inputs'],
+                                                    data['data_samples'])
+        _, heatmaps = model.head(model.extract_feat(data['inputs']))
+    # DSNT's heatmaps sum to 1 over their pixels; a second softmax of such
+    # values would be nearly uniform (close to log(16 * 16) for every image).
+    torch.testing.assert_close(heatmaps.sum(dim=(2, 3)),
+                               torch.ones(heatmaps.shape[:2]))
+    assert (entropy < math.log(16 * 16) - 1).all()
+    assert entropy.std() > 0
 
 
 def test_plain_regression_has_no_entropy(mpii_root, mpii_batch):

@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 
 from mmal.registry import LOSS_ADAPTERS
+from .replay import copy_ground_truth
 
 
 class BaseLossAdapter:
@@ -21,6 +22,11 @@ class BaseLossAdapter:
         """Run the model's own loss once; return its loss dict, unchanged, and the
         per-sample target losses of shape (B,) on a scale comparable across batches."""
         raise NotImplementedError
+
+    def relation(self, model: nn.Module) -> str:
+        """How a per-sample target loss relates to the sample's loss computed
+        alone, in words (logged once when the wrapper is built)."""
+        return 'exact: each sample\'s own loss, as the toolbox computes it alone'
 
     def features(self, model: nn.Module, inputs, data_samples) -> torch.Tensor:
         """Pooled penultimate features (B, D), for the core-set strategy."""
@@ -64,6 +70,11 @@ class BaseLossAdapter:
             'LearningLossStrategy instead')
 
 
+def plain_call(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``: a replay without isolation."""
+    return fn(*args, **kwargs)
+
+
 def select_sample(value, index: int, batch_size: int):
     """Sample ``index`` of batch-first tensors (also inside lists and tuples), kept
     batched with size 1; anything else is returned as it is."""
@@ -96,16 +107,19 @@ def record_calls(module: nn.Module):
 def record_method(obj, name: str):
     """Record ``(arguments, output)`` of every call of the method ``obj.name`` in
     the block, its arguments bound to their parameter names (for loss methods that
-    are not a module's forward)."""
+    are not a module's forward). Data elements among the arguments (ground truth)
+    are recorded as copies made before the call, which may convert them in place."""
     calls: List[tuple] = []
     method = getattr(obj, name)
     signature = inspect.signature(method)
 
     def recorded(*args, **kwargs):
-        output = method(*args, **kwargs)
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
-        calls.append((dict(bound.arguments), output))
+        arguments = {key: copy_ground_truth(value)
+                     for key, value in bound.arguments.items()}
+        output = method(*args, **kwargs)
+        calls.append((arguments, output))
         return output
 
     setattr(obj, name, recorded)

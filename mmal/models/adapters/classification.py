@@ -6,6 +6,8 @@ from . import posteriors
 from .base import BaseLossAdapter, record_calls
 from .mc_dropout import (SeededDropoutPasses, dropout_layers, dropout_masks,
                          sample_indices)
+from .multi_label import is_multi_label
+from .replay import IsolatedReplays
 
 
 @LOSS_ADAPTERS.register_module(name='ImageClassifier')
@@ -25,30 +27,43 @@ class ClassificationLossAdapter(BaseLossAdapter):
     head's input at scoring time only (as baal's ``patch_module`` would add), so
     the backbone runs once and only the head T times. Masks are seeded per sample
     (:mod:`~mmal.models.adapters.mc_dropout`).
+
+    Multi-label heads (``MultiLabelClsHead``, ``CSRAClsHead``): the per-class
+    losses of a sample are summed, which is the sample's loss alone (mmpretrain
+    divides the batch's sum by the batch size), and every uncertainty measure is applied to each label's binary
+    posterior and summed (entropy: the sum of the per-label binary entropies).
     """
 
     def loss(self, model, inputs, data_samples):
         loss_module = model.head.loss_module
-        with record_calls(loss_module) as calls:
-            losses = model.loss(inputs, data_samples)
-        if len(calls) != 1:
-            raise RuntimeError(f'{type(model.head).__name__}.loss_module ran '
-                               f'{len(calls)} times in one loss; expected once')
-        args, kwargs, _ = calls[0]
-        kwargs = {key: value for key, value in kwargs.items() if key != 'avg_factor'}
-        per_sample = loss_module(*args, **kwargs, reduction_override='none')
+        with IsolatedReplays(model) as replays:
+            with record_calls(loss_module) as calls:
+                losses = model.loss(inputs, data_samples)
+            if len(calls) != 1:
+                raise RuntimeError(f'{type(model.head).__name__}.loss_module ran '
+                                   f'{len(calls)} times in one loss; expected once')
+            args, kwargs, _ = calls[0]
+            kwargs = {key: value for key, value in kwargs.items()
+                      if key != 'avg_factor'}
+            per_sample = replays(loss_module, *args, **kwargs,
+                                 reduction_override='none')
         if per_sample.dim() > 1:
             per_sample = per_sample.flatten(1).sum(dim=1)
         return losses, per_sample
 
     def features(self, model, inputs, data_samples):
-        return model.extract_feat(inputs, stage='pre_logits')
+        feats = model.extract_feat(inputs, stage='pre_logits')
+        # Heads that pool themselves (CSRA) hand over the unpooled map.
+        return feats.flatten(2).mean(dim=2) if feats.dim() > 2 else feats
 
     def entropy(self, model, inputs, data_samples):
         return self.uncertainty(model, inputs, data_samples, posteriors.entropy)
 
     def uncertainty(self, model, inputs, data_samples, measure):
-        return measure(model.head(model.extract_feat(inputs)).softmax(dim=1))
+        cls_score = model.head(model.extract_feat(inputs))
+        if is_multi_label(model.head):
+            return posteriors.independent(measure, cls_score.sigmoid())
+        return measure(cls_score.softmax(dim=1))
 
     def gradient_embedding(self, model, inputs, data_samples):
         feats = model.extract_feat(inputs)

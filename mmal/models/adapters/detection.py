@@ -15,7 +15,9 @@ from mmdet.structures.bbox import bbox2roi
 
 from mmal.registry import LOSS_ADAPTERS
 from . import posteriors
-from .base import BaseLossAdapter, record_calls, record_method, select_sample
+from .base import (BaseLossAdapter, plain_call, record_calls, record_method,
+                   select_sample)
+from .replay import IsolatedReplays
 from .ssd_compat import SSD_PREDICT_FIXED  # noqa: F401  (applies the fix)
 
 
@@ -63,27 +65,33 @@ class SingleStageDetectorLossAdapter(BaseLossAdapter):
 
     def loss(self, model, inputs, data_samples):
         head = model.bbox_head
-        with record_calls(head) as calls:
-            losses = model.loss(inputs, data_samples)
-        if len(calls) != 1:
-            raise RuntimeError(f'{type(head).__name__} ran {len(calls)} times in '
-                               'one loss; expected once')
-        with torch.no_grad():
-            head_outs = calls[0][2]
-            per_image = self.per_image_losses(model, head_outs, data_samples)
+        with IsolatedReplays(model, data_samples) as replays:
+            with record_calls(head) as calls:
+                losses = model.loss(inputs, data_samples)
+            if len(calls) != 1:
+                raise RuntimeError(f'{type(head).__name__} ran {len(calls)} times '
+                                   'in one loss; expected once')
+            with torch.no_grad():
+                per_image = self.per_image_losses(model, calls[0][2],
+                                                  replays.data_samples, replays)
         return losses, per_image
 
     @staticmethod
-    def per_image_losses(model, head_outs, data_samples) -> torch.Tensor:
+    def per_image_losses(model, head_outs, data_samples,
+                         replays=None) -> torch.Tensor:
         """Each image's own loss from the batch's head outputs, shape (B,).
 
         Args:
             model: The detector.
             head_outs (tuple): ``model.bbox_head(feats)`` for the batch.
-            data_samples (list[DetDataSample]): The batch's samples.
+            data_samples (list[DetDataSample]): The batch's samples (as the loss
+                received them: a copy, where the head converts them in place).
+            replays (IsolatedReplays, optional): Runs each image's call; by default
+                a plain call.
         """
         return dense_head_per_image(model, model.bbox_head, head_outs,
-                                    *unpack_gt_instances(data_samples))
+                                    *unpack_gt_instances(data_samples),
+                                    replays=replays)
 
     def features(self, model, inputs, data_samples):
         last = model.backbone(inputs)
@@ -107,13 +115,15 @@ def most_confident_entropy(confidence, ent, topk: int) -> torch.Tensor:
     return ent.gather(1, top).max(dim=1).values
 
 
-def dense_head_per_image(model, head, head_outs, gts, gts_ignore, metas
-                         ) -> torch.Tensor:
+def dense_head_per_image(model, head, head_outs, gts, gts_ignore, metas,
+                         replays=None) -> torch.Tensor:
     """Each image's summed ``head.loss_by_feat`` on its slice of the batch's head
-    outputs, shape (B,)."""
+    outputs, shape (B,); each call through ``replays`` (an
+    :class:`IsolatedReplays`) when given."""
+    replays = replays or plain_call
     values = []
     for index, (gt, gt_ignore, meta) in enumerate(zip(gts, gts_ignore, metas)):
-        image_losses = head.loss_by_feat(
+        image_losses = replays(head.loss_by_feat,
             *select_sample(head_outs, index, len(gts)), [gt], [meta], [gt_ignore])
         values.append(model.parse_losses(image_losses)[0])
     return torch.stack(values).float()
@@ -189,61 +199,109 @@ class TwoStageDetectorLossAdapter(SingleStageDetectorLossAdapter):
         roi_head = model.roi_head
         bbox_heads = as_list(roi_head.bbox_head)
         mask_heads = as_list(roi_head.mask_head) if roi_head.with_mask else []
-        with ExitStack() as stack:
+        with IsolatedReplays(model, data_samples) as replays, ExitStack() as stack:
             rpn_calls = stack.enter_context(record_calls(model.rpn_head))
             bbox_calls = [stack.enter_context(record_method(head, 'loss_and_target'))
                           for head in bbox_heads]
             mask_calls = [stack.enter_context(record_method(head, 'loss_and_target'))
                           for head in mask_heads]
+            grid_head = getattr(roi_head, 'grid_head', None)  # Grid R-CNN
+            grid_calls = (stack.enter_context(record_method(grid_head, 'loss'))
+                          if grid_head is not None else [])
             losses = model.loss(inputs, data_samples)
-        if len(rpn_calls) != 1:
-            raise RuntimeError(f'{type(model.rpn_head).__name__} ran '
-                               f'{len(rpn_calls)} times in one loss; expected once')
-        gts, gts_ignore, metas = unpack_gt_instances(data_samples)
-        # The RPN is trained class-agnostic: every box is label 0.
-        rpn_gts = [class_agnostic(gt) for gt in gts]
-        weights = getattr(roi_head, 'stage_loss_weights', [1.0])
-        with torch.no_grad():
-            per_image = dense_head_per_image(model, model.rpn_head, rpn_calls[0][2],
-                                             rpn_gts, gts_ignore, metas)
-            for stage, calls in enumerate(bbox_calls):
-                for arguments, _ in calls:
-                    per_image += weights[stage] * self.bbox_per_image(
-                        model, bbox_heads[stage], arguments)
-            for stage, calls in enumerate(mask_calls):
-                for arguments, _ in calls:
-                    per_image += weights[stage] * self.mask_per_image(
-                        model, mask_heads[stage], arguments)
+            stack.close()  # the recordings end before the replays
+            if len(rpn_calls) != 1:
+                raise RuntimeError(f'{type(model.rpn_head).__name__} ran '
+                                   f'{len(rpn_calls)} times in one loss; expected '
+                                   'once')
+            gts, gts_ignore, metas = unpack_gt_instances(replays.data_samples)
+            # The RPN is trained class-agnostic: every box is label 0.
+            rpn_gts = [class_agnostic(gt) for gt in gts]
+            weights = getattr(roi_head, 'stage_loss_weights', [1.0])
+            with torch.no_grad():
+                per_image = dense_head_per_image(
+                    model, model.rpn_head, rpn_calls[0][2], rpn_gts, gts_ignore,
+                    metas, replays=replays)
+                for stage, calls in enumerate(bbox_calls):
+                    for arguments, _ in calls:
+                        per_image += weights[stage] * self.bbox_per_image(
+                            model, bbox_heads[stage], arguments, replays)
+                for stage, calls in enumerate(mask_calls):
+                    for arguments, _ in calls:
+                        per_image += weights[stage] * self.mask_per_image(
+                            model, mask_heads[stage], arguments, replays)
+                for arguments, _ in grid_calls:
+                    per_image += self.grid_per_image(model, grid_head, arguments,
+                                                     replays)
         return losses, per_image
 
     @staticmethod
-    def bbox_per_image(model, head, arguments) -> torch.Tensor:
+    def grid_per_image(model, head, arguments, replays=None) -> torch.Tensor:
+        """Each image's Grid R-CNN grid loss on its own sampled positives, (B,).
+
+        mmdet jitters the positives at random and then keeps a random subset of
+        at most ``max_num_grid`` of the batch's (``sample_idx``): an image's term
+        is the grid loss on its rows of that subset, given the batch's jitter.
+        """
+        replays = replays or plain_call
+        results, sample_idx = arguments['sampling_results'], arguments['sample_idx']
+        counts = torch.tensor([len(result.pos_priors) for result in results])
+        # The image of each sampled row: positives are concatenated image by image.
+        image_of = torch.repeat_interleave(torch.arange(len(results)), counts)
+        offsets = counts.cumsum(0) - counts
+        rows_image = image_of[sample_idx.cpu()]
+        grid_pred = arguments['grid_pred']
+        device = next(iter(grid_pred.values())).device
+        values = []
+        for index, result in enumerate(results):
+            mine = rows_image == index
+            if not mine.any():
+                values.append(torch.zeros((), device=device))
+                continue
+            image = replays(
+                head.loss, {key: value[mine.to(device)]
+                            for key, value in grid_pred.items()},
+                sample_idx.cpu()[mine] - offsets[index], [result],
+                arguments['rcnn_train_cfg'])
+            values.append(model.parse_losses(image)[0])
+        return torch.stack(values).float()
+
+    @staticmethod
+    def bbox_per_image(model, head, arguments, replays=None) -> torch.Tensor:
         """Each image's bbox-head loss on its own sampled RoIs, (B,)."""
+        replays = replays or plain_call
         rois, results = arguments['rois'], arguments['sampling_results']
         values = []
         for index, result in enumerate(results):
             mine = rois[:, 0] == index
-            image = head.loss_and_target(
-                arguments['cls_score'][mine], arguments['bbox_pred'][mine],
-                rois[mine], [result], arguments['rcnn_train_cfg'])
+            bbox_pred = arguments['bbox_pred']  # None without regression (Grid)
+            image = replays(
+                head.loss_and_target, arguments['cls_score'][mine],
+                None if bbox_pred is None else bbox_pred[mine], rois[mine],
+                [result], arguments['rcnn_train_cfg'])
             values.append(model.parse_losses(image['loss_bbox'])[0])
         return torch.stack(values).float()
 
     @staticmethod
-    def mask_per_image(model, head, arguments) -> torch.Tensor:
+    def mask_per_image(model, head, arguments, replays=None) -> torch.Tensor:
         """Each image's mask-head loss on its own positive RoIs, (B,)."""
+        replays = replays or plain_call
         results = arguments['sampling_results']
         # mmdet predicts masks for the positives, image by image.
         mask_preds = arguments['mask_preds'].split(
             [len(result.pos_priors) for result in results])
         values = []
         for index, result in enumerate(results):
-            image = head.loss_and_target(
-                mask_preds[index], [result],
-                [arguments['batch_gt_instances'][index]],
-                arguments['rcnn_train_cfg'])
+            image = replays(head.loss_and_target, mask_preds[index], [result],
+                            [arguments['batch_gt_instances'][index]],
+                            arguments['rcnn_train_cfg'])
             values.append(model.parse_losses(image['loss_mask'])[0])
         return torch.stack(values).float()
+
+    def relation(self, model):
+        return ("each image's own terms on the batch's RoIs; the RPN's and the RoI "
+                "sampler's random picks are the batch's (equal to the image alone "
+                'when the samplers keep every candidate)')
 
     def uncertainty(self, model, inputs, data_samples, measure):
         feats = model.extract_feat(inputs)
@@ -323,18 +381,27 @@ class DetectionTransformerLossAdapter(BaseLossAdapter):
 
     def loss(self, model, inputs, data_samples):
         head = model.bbox_head
-        with record_method(head, 'loss_by_feat') as calls:
-            losses = model.loss(inputs, data_samples)
-        if len(calls) != 1:
-            raise RuntimeError(f'{type(head).__name__}.loss_by_feat ran '
-                               f'{len(calls)} times in one loss; expected once')
-        arguments, batch_size = calls[0][0], len(data_samples)
-        with torch.no_grad():
-            per_image = [
-                model.parse_losses(head.loss_by_feat(
-                    **detr_image_arguments(arguments, index, batch_size)))[0]
-                for index in range(batch_size)]
+        with IsolatedReplays(model) as replays:
+            with record_method(head, 'loss_by_feat') as calls:
+                losses = model.loss(inputs, data_samples)
+            if len(calls) != 1:
+                raise RuntimeError(f'{type(head).__name__}.loss_by_feat ran '
+                                   f'{len(calls)} times in one loss; expected once')
+            arguments, batch_size = calls[0][0], len(data_samples)
+            with torch.no_grad():
+                per_image = [
+                    model.parse_losses(replays(
+                        head.loss_by_feat,
+                        **detr_image_arguments(arguments, index, batch_size)))[0]
+                    for index in range(batch_size)]
         return losses, torch.stack(per_image).float()
+
+    def relation(self, model):
+        if getattr(model, 'dn_query_generator', None) is not None:
+            return ("each image's loss alone given the batch's denoising queries "
+                    '(its slice: group count from the batch, zero-padded queries '
+                    'when it has fewer boxes than the batch\'s largest count)')
+        return super().relation(model)
 
     def entropy(self, model, inputs, data_samples):
         return self.uncertainty(model, inputs, data_samples, posteriors.entropy)
@@ -365,3 +432,140 @@ def detr_image_arguments(arguments: dict, index: int, batch_size: int) -> dict:
         else:  # encoder proposals (B, ...); dn_meta as it is
             image[name] = select_sample(value, index, batch_size)
     return image
+
+
+@LOSS_ADAPTERS.register_module(name='SingleStageInstanceSegmentor')
+class InstanceSegmentorLossAdapter(SingleStageDetectorLossAdapter):
+    """mmdet ``SingleStageInstanceSegmentor`` whose loss is all in its mask head
+    (SOLO, SOLOv2: no ``bbox_head``).
+
+    The training objective is mmdet's loss dict, unchanged. An image's target loss
+    is the mask head's ``loss_by_feat`` run again on the image's slice of the
+    batch's outputs, with the image's ground truth as the head received it (masks
+    padded to the batch's input shape): its own positives normalise its mask and
+    focal terms, i.e. the image's loss alone.
+
+    ``entropy``: each grid cell's per-class sigmoids (binary entropies summed); the
+    highest among the image's ``entropy_topk`` most confident cells.
+    ``features``: the last backbone output, average pooled.
+    """
+
+    def loss(self, model, inputs, data_samples):
+        if model.with_bbox:
+            raise NotImplementedError(
+                f'{type(model).__name__} has a bbox_head feeding its mask head '
+                '(CondInst, YOLACT): no per-image loss adapter for it yet')
+        head = model.mask_head
+        with IsolatedReplays(model) as replays:
+            with record_method(head, 'loss_by_feat') as calls:
+                losses = model.loss(inputs, data_samples)
+            if len(calls) != 1:
+                raise RuntimeError(f'{type(head).__name__}.loss_by_feat ran '
+                                   f'{len(calls)} times in one loss; expected once')
+            arguments, batch_size = calls[0][0], len(data_samples)
+            arguments.update(arguments.pop('kwargs', {}))
+            with torch.no_grad():
+                per_image = [
+                    model.parse_losses(replays(
+                        head.loss_by_feat,
+                        **batch_image_arguments(arguments, index, batch_size)))[0]
+                    for index in range(batch_size)]
+        return losses, torch.stack(per_image).float()
+
+    def entropy(self, model, inputs, data_samples):
+        return self.uncertainty(model, inputs, data_samples, posteriors.entropy)
+
+    def uncertainty(self, model, inputs, data_samples, measure):
+        from mmdet.models.dense_heads import SOLOV2Head
+        head = model.mask_head
+        outs = head(model.extract_feat(inputs))
+        if isinstance(head, SOLOV2Head):  # kernels, class logits, mask features
+            probs = per_position(outs[1], head.cls_out_channels).sigmoid()
+        else:  # SOLO: class scores last, sigmoids already outside training
+            probs = per_position(outs[-1], head.cls_out_channels)
+            probs = probs.sigmoid() if head.training else probs
+        return most_confident_entropy(probs.max(dim=2).values,
+                                      posteriors.independent(measure, probs),
+                                      self.entropy_topk)
+
+
+def batch_image_arguments(arguments: dict, index: int, batch_size: int) -> dict:
+    """A head's ``loss_by_feat`` arguments for image ``index``: its slice of the
+    batch-first outputs, its own entry of the ``batch_*`` lists."""
+    return {name: [value[index]] if name.startswith('batch_') and value is not None
+            else select_sample(value, index, batch_size)
+            for name, value in arguments.items()}
+
+
+@LOSS_ADAPTERS.register_module(name='SparseRCNN')
+class SparseRCNNLossAdapter(BaseLossAdapter):
+    """mmdet ``SparseRCNN`` (``EmbeddingRPNHead`` + ``SparseRoIHead``).
+
+    The training objective is mmdet's loss dict, unchanged. Its learned proposals
+    have no loss of their own; every stage's ``DIIHead.loss_and_target`` is
+    recorded and run again on the image's rows (its ``num_proposals`` queries),
+    its sampling result and its ``imgs_whwh``: the image's own Hungarian matches
+    and positives normalise its terms, i.e. the image's loss alone (with dropout
+    off), summed over the stages times ``stage_loss_weights``. ``DIIHead``
+    all-reduces its positives across GPUs (``reduce_mean``): keep scoring to one.
+
+    ``entropy``: the last stage's per-class sigmoids (softmax with background for
+    a cross-entropy head) of each query, the highest among the image's
+    ``entropy_topk`` most confident queries. ``features``: the last backbone
+    output, average pooled.
+
+    Args:
+        entropy_topk (int): Confident queries per image that the entropy score
+            looks at. Defaults to 10.
+    """
+
+    def __init__(self, entropy_topk: int = 10):
+        self.entropy_topk = entropy_topk
+
+    def loss(self, model, inputs, data_samples):
+        roi_head = model.roi_head
+        heads = as_list(roi_head.bbox_head)
+        with IsolatedReplays(model) as replays:
+            with ExitStack() as stack:
+                calls = [stack.enter_context(record_method(head, 'loss_and_target'))
+                         for head in heads]
+                losses = model.loss(inputs, data_samples)
+            batch_size = len(data_samples)
+            per_image = inputs.new_zeros(batch_size)
+            with torch.no_grad():
+                for stage, stage_calls in enumerate(calls):
+                    for arguments, _ in stage_calls:
+                        rows = len(arguments['cls_score']) // batch_size
+                        for i in range(batch_size):
+                            mine = slice(i * rows, (i + 1) * rows)
+                            image = replays(
+                                heads[stage].loss_and_target,
+                                arguments['cls_score'][mine],
+                                arguments['bbox_pred'][mine],
+                                [arguments['sampling_results'][i]],
+                                arguments['rcnn_train_cfg'],
+                                imgs_whwh=arguments['imgs_whwh'][i:i + 1],
+                                concat=arguments['concat'])
+                            per_image[i] += roi_head.stage_loss_weights[stage] * \
+                                model.parse_losses(image['loss_bbox'])[0]
+        return losses, per_image
+
+    def features(self, model, inputs, data_samples):
+        last = model.backbone(inputs)[-1]
+        return last.flatten(2).mean(dim=2)
+
+    def entropy(self, model, inputs, data_samples):
+        x = model.extract_feat(inputs)
+        roi_head = model.roi_head
+        proposals = model.rpn_head.predict(x, data_samples)
+        object_feats = torch.cat([res.pop('features')[None] for res in proposals])
+        metas = [sample.metainfo for sample in data_samples]
+        proposal_list = [res.bboxes for res in proposals]
+        for stage in range(roi_head.num_stages):  # as SparseRoIHead.predict_bbox
+            results = roi_head._bbox_forward(stage, x, bbox2roi(proposal_list),
+                                             object_feats, metas)
+            object_feats = results['object_feats']
+            proposal_list = results['detached_proposals']
+        confidence, ent = class_posteriors(
+            results['cls_score'], roi_head.bbox_head[-1].loss_cls.use_sigmoid)
+        return most_confident_entropy(confidence, ent, self.entropy_topk)
