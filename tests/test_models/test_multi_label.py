@@ -87,3 +87,19 @@ def test_loss_step_scores_entropy_and_pooled_features(wrapped):
     binary = -(scores * scores.log() + (1 - scores) * (1 - scores).log())
     torch.testing.assert_close(entropy, binary.sum(dim=1))
     assert ((entropy > 0) & (entropy < NUM_CLASSES * math.log(2))).all()
+
+
+def test_margin_per_label_and_softmax_strategies_refused(wrapped):
+    from mmal.models.adapters import posteriors
+    target = wrapped.target.eval()
+    inputs, samples = multi_label_batch(target, training=False)
+    adapter = wrapped.adapter
+    with torch.no_grad():
+        margin = adapter.uncertainty(target, inputs, samples, posteriors.margin)
+        scores = target.head(target.extract_feat(inputs)).sigmoid()
+    # Each label's two-way margin 1 - |p - (1 - p)|, summed over the labels.
+    torch.testing.assert_close(margin, (1 - (2 * scores - 1).abs()).sum(dim=1))
+    with pytest.raises(NotImplementedError, match='BADGEStrategy.*own sigmoid'):
+        adapter.gradient_embedding(target, inputs, samples)
+    with pytest.raises(NotImplementedError, match='BALDStrategy.*own sigmoid'):
+        adapter.mc_probabilities(target, inputs, samples, 2, 0)

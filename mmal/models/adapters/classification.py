@@ -66,6 +66,7 @@ class ClassificationLossAdapter(BaseLossAdapter):
         return measure(cls_score.softmax(dim=1))
 
     def gradient_embedding(self, model, inputs, data_samples):
+        refuse_multi_label(model.head, 'BADGEStrategy')
         feats = model.extract_feat(inputs)
         pre_logits = model.head.pre_logits(feats)
         last = last_linear(model.head)
@@ -81,6 +82,7 @@ class ClassificationLossAdapter(BaseLossAdapter):
 
     def mc_probabilities(self, model, inputs, data_samples, passes, seed,
                          head_dropout=0.5):
+        refuse_multi_label(model.head, 'BALDStrategy')
         indices = sample_indices(data_samples)
         layers = dropout_layers(model)
         probs = []
@@ -97,6 +99,17 @@ class ClassificationLossAdapter(BaseLossAdapter):
                 dropped = feats[-1] * masks[:, sample_pass]
                 probs.append(model.head(tuple(feats[:-1]) + (dropped, )))
         return torch.stack(probs, dim=1).float().softmax(dim=2)
+
+
+def refuse_multi_label(head: nn.Module, strategy: str) -> None:
+    # Both are defined on one softmax over the classes; independent sigmoids
+    # would need their own derivation.
+    if is_multi_label(head):
+        raise NotImplementedError(
+            f'{strategy} is defined for a softmax head; {type(head).__name__} '
+            'scores each label with its own sigmoid. Use EntropyStrategy, '
+            'MarginStrategy or LeastConfidenceStrategy (per-label binary '
+            'posteriors) or CoreSetStrategy instead')
 
 
 def last_linear(head: nn.Module) -> nn.Linear:
