@@ -103,6 +103,19 @@ def record_calls(module: nn.Module):
         handle.remove()
 
 
+def loss_with_one_call(model, inputs, data_samples, recorder, what: str):
+    """``model.loss`` while ``recorder`` (a :func:`record_calls` or
+    :func:`record_method` block) records; the losses and the one recorded call.
+    Per-sample replays need exactly one call to slice, so another count is an
+    error naming what ran."""
+    with recorder as calls:
+        losses = model.loss(inputs, data_samples)
+    if len(calls) != 1:
+        raise RuntimeError(f'{what} ran {len(calls)} times in one loss; '
+                           'expected once')
+    return losses, calls[0]
+
+
 @contextmanager
 def record_method(obj, name: str):
     """Record ``(arguments, output)`` of every call of the method ``obj.name`` in

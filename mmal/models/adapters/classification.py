@@ -3,7 +3,7 @@ import torch.nn as nn
 
 from mmal.registry import LOSS_ADAPTERS
 from . import posteriors
-from .base import BaseLossAdapter, record_calls
+from .base import BaseLossAdapter, loss_with_one_call, record_calls
 from .mc_dropout import (SeededDropoutPasses, dropout_layers, dropout_masks,
                          sample_indices)
 from .multi_label import is_multi_label
@@ -37,12 +37,9 @@ class ClassificationLossAdapter(BaseLossAdapter):
     def loss(self, model, inputs, data_samples):
         loss_module = model.head.loss_module
         with IsolatedReplays(model) as replays:
-            with record_calls(loss_module) as calls:
-                losses = model.loss(inputs, data_samples)
-            if len(calls) != 1:
-                raise RuntimeError(f'{type(model.head).__name__}.loss_module ran '
-                                   f'{len(calls)} times in one loss; expected once')
-            args, kwargs, _ = calls[0]
+            losses, (args, kwargs, _) = loss_with_one_call(
+                model, inputs, data_samples, record_calls(loss_module),
+                f'{type(model.head).__name__}.loss_module')
             kwargs = {key: value for key, value in kwargs.items()
                       if key != 'avg_factor'}
             per_sample = replays(loss_module, *args, **kwargs,

@@ -15,8 +15,8 @@ from mmdet.structures.bbox import bbox2roi
 
 from mmal.registry import LOSS_ADAPTERS
 from . import posteriors
-from .base import (BaseLossAdapter, plain_call, record_calls, record_method,
-                   select_sample)
+from .base import (BaseLossAdapter, loss_with_one_call, plain_call, record_calls,
+                   record_method, select_sample)
 from .replay import IsolatedReplays
 from .ssd_compat import SSD_PREDICT_FIXED  # noqa: F401  (applies the fix)
 
@@ -66,13 +66,10 @@ class SingleStageDetectorLossAdapter(BaseLossAdapter):
     def loss(self, model, inputs, data_samples):
         head = model.bbox_head
         with IsolatedReplays(model, data_samples) as replays:
-            with record_calls(head) as calls:
-                losses = model.loss(inputs, data_samples)
-            if len(calls) != 1:
-                raise RuntimeError(f'{type(head).__name__} ran {len(calls)} times '
-                                   'in one loss; expected once')
+            losses, (_, _, head_outs) = loss_with_one_call(
+                model, inputs, data_samples, record_calls(head), type(head).__name__)
             with torch.no_grad():
-                per_image = self.per_image_losses(model, calls[0][2],
+                per_image = self.per_image_losses(model, head_outs,
                                                   replays.data_samples, replays)
         return losses, per_image
 
@@ -382,12 +379,10 @@ class DetectionTransformerLossAdapter(BaseLossAdapter):
     def loss(self, model, inputs, data_samples):
         head = model.bbox_head
         with IsolatedReplays(model) as replays:
-            with record_method(head, 'loss_by_feat') as calls:
-                losses = model.loss(inputs, data_samples)
-            if len(calls) != 1:
-                raise RuntimeError(f'{type(head).__name__}.loss_by_feat ran '
-                                   f'{len(calls)} times in one loss; expected once')
-            arguments, batch_size = calls[0][0], len(data_samples)
+            losses, (arguments, _) = loss_with_one_call(
+                model, inputs, data_samples, record_method(head, 'loss_by_feat'),
+                f'{type(head).__name__}.loss_by_feat')
+            batch_size = len(data_samples)
             with torch.no_grad():
                 per_image = [
                     model.parse_losses(replays(
@@ -457,12 +452,10 @@ class InstanceSegmentorLossAdapter(SingleStageDetectorLossAdapter):
                 '(CondInst, YOLACT): no per-image loss adapter for it yet')
         head = model.mask_head
         with IsolatedReplays(model) as replays:
-            with record_method(head, 'loss_by_feat') as calls:
-                losses = model.loss(inputs, data_samples)
-            if len(calls) != 1:
-                raise RuntimeError(f'{type(head).__name__}.loss_by_feat ran '
-                                   f'{len(calls)} times in one loss; expected once')
-            arguments, batch_size = calls[0][0], len(data_samples)
+            losses, (arguments, _) = loss_with_one_call(
+                model, inputs, data_samples, record_method(head, 'loss_by_feat'),
+                f'{type(head).__name__}.loss_by_feat')
+            batch_size = len(data_samples)
             arguments.update(arguments.pop('kwargs', {}))
             with torch.no_grad():
                 per_image = [

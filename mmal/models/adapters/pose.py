@@ -11,8 +11,8 @@ import torch
 import torch.nn as nn
 
 from mmal.registry import LOSS_ADAPTERS
-from .base import (BaseLossAdapter, plain_call, record_calls, record_method,
-                   select_sample)
+from .base import (BaseLossAdapter, loss_with_one_call, plain_call, record_calls,
+                   record_method, select_sample)
 from .replay import IsolatedReplays
 
 
@@ -235,12 +235,10 @@ class BottomupPoseLossAdapter(TopdownHeatmapLossAdapter):
         """
         head = model.head
         with IsolatedReplays(model) as replays:
-            with record_method(head, 'loss') as calls:
-                losses = model.loss(inputs, data_samples)
-            if len(calls) != 1:
-                raise RuntimeError(f'{type(head).__name__}.loss ran {len(calls)} '
-                                   'times in one loss; expected once')
-            arguments, batch_size = calls[0][0], inputs.shape[0]
+            losses, (arguments, _) = loss_with_one_call(
+                model, inputs, data_samples, record_method(head, 'loss'),
+                f'{type(head).__name__}.loss')
+            batch_size = inputs.shape[0]
             with torch.no_grad():
                 per_sample = torch.stack([
                     model.parse_losses(replays(
