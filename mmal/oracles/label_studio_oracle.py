@@ -38,6 +38,8 @@ class LabelStudioOracle(HumanOracle):
       prediction of ``model_version`` ``mmal <run id>/<query>``, and the project's
       ``model_version`` (and ``sampling``) are set so that Label Studio's own
       queue serves them in mmal's order (see :mod:`mmal.oracles.formats.label_studio`).
+      A cold-start query (no model yet) has no predictions: its tasks are
+      imported in rank order and the sampling is set to sequential.
       Images are served by Label Studio's local files: a local storage rooted at
       the pool's image folder is created when the project has none. A query
       pushed again (a crash before it was recorded) adds no duplicate: tasks are
@@ -183,12 +185,18 @@ class LabelStudioOracle(HumanOracle):
         missing = [t for t in tasks if t['data']['mmal_key'] not in pushed]
         if missing:
             client.import_tasks(project['id'], missing)
-        version = tasks[0]['predictions'][0]['model_version'] if tasks and \
-            tasks[0].get('predictions') else f'mmal {query_id}'
-        settings = dict(model_version=version)
-        if self.sampling:
-            settings['sampling'] = self.sampling
-        client.update_project(project['id'], **settings)
+        settings, version = {}, None
+        if tasks and tasks[0].get('predictions'):
+            version = tasks[0]['predictions'][0]['model_version']
+            settings = dict(model_version=version, sampling=self.sampling)
+        elif self.sampling:
+            # A cold start has no model, hence no predictions, and Label Studio
+            # refuses a model_version without them: the tasks were imported in
+            # rank order, so the sequential queue serves mmal's order.
+            settings = dict(sampling='Sequential sampling')
+        settings = {k: v for k, v in settings.items() if v}
+        if settings:
+            client.update_project(project['id'], **settings)
         return dict(project=project['id'], project_title=project['title'],
                     url=self.url, model_version=version)
 

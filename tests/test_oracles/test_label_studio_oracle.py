@@ -112,6 +112,50 @@ def test_classification_round_pushed_and_pulled(folder, tmp_path, label_studio,
     assert classes[ids[queried[0]]] == 'dog' and classes[ids[queried[1]]] == 'cat'
 
 
+def test_cold_start_pushed_without_predictions(folder, tmp_path, label_studio,
+                                               api_key):
+    """No label at all: TypiClust's initial set goes to Label Studio as tasks
+    without pre-annotations, in its order; the pulled labels train cycle 0,
+    whose query is pushed with the model's predictions."""
+    cfg = classification_cfg(folder, tmp_path, label_studio, 'cls cold')
+    cfg.merge_from_dict({'train_dataloader.dataset.ann_file': 'nothing_yet.json',
+                         'train_cfg.initial_size': 4,
+                         'train_cfg.initial_strategy': dict(type='TypiClustStrategy'),
+                         'train_cfg.initial_features': dict(
+                             type='TargetBackboneFeatures')})
+    run(cfg)
+    state = read_state(cfg.work_dir)
+    assert state['history'] == [] and state['awaiting']['cycle'] is None
+    queried = [q['key'] for q in state['awaiting']['queried']]
+    assert len(set(queried)) == 4
+    project = project_named(label_studio, 'cls cold')
+    tasks = label_studio.tasks(project['id'])
+    assert not any(t['predictions'] for t in tasks)
+    by_rank = sorted(tasks, key=lambda t: t['data']['mmal_rank'])
+    assert [t['data']['mmal_key'] for t in by_rank] == queried
+    # No model version to point at: the queue serves by task id, mmal's order.
+    assert [t['id'] for t in by_rank] == sorted(t['id'] for t in tasks)
+    assert project['sampling'] == 'Sequential sampling'
+    for n, task in enumerate(by_rank):
+        label_studio.annotate(task['id'], choice(('cat', 'dog')[n % 2]))
+    run(resumed(cfg))
+    state = read_state(cfg.work_dir)
+    assert [r['num_labeled'] for r in state['history']] == [4]
+    assert [q['key'] for q in state['initial_query']['queried']] == queried
+    assert classes_of(cfg.work_dir) == {key: ('cat', 'dog')[n % 2]
+                                        for n, key in enumerate(queried)}
+    # Cycle 0's model chose the next images; they carry its predictions.
+    nxt = [q['key'] for q in state['awaiting']['queried']]
+    assert state['awaiting']['cycle'] == 0 and not set(nxt) & set(queried)
+    version = state['awaiting']['oracle']['model_version']
+    project = project_named(label_studio, 'cls cold')
+    assert project['model_version'] == version
+    assert project['sampling'] == 'Uncertainty sampling'
+    pushed = {t['data']['mmal_key']: t for t in label_studio.tasks(project['id'])}
+    assert all(pushed[key]['predictions'][0]['model_version'] == version
+               for key in nxt)
+
+
 def test_refused_before_any_training(folder, tmp_path, label_studio, api_key,
                                      monkeypatch):
     """Each problem stops the run before cycle 0 with the fix, and writes no
