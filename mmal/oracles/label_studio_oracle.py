@@ -185,16 +185,14 @@ class LabelStudioOracle(HumanOracle):
         missing = [t for t in tasks if t['data']['mmal_key'] not in pushed]
         if missing:
             client.import_tasks(project['id'], missing)
-        settings, version = {}, None
-        if tasks and tasks[0].get('predictions'):
-            version = tasks[0]['predictions'][0]['model_version']
-            settings = dict(model_version=version, sampling=self.sampling)
-        elif self.sampling:
+        version = tasks[0]['predictions'][0]['model_version'] if tasks and \
+            tasks[0].get('predictions') else None
+        settings = dict(model_version=version) if version else {}
+        if self.sampling:
             # A cold start has no model, hence no predictions, and Label Studio
             # refuses a model_version without them: the tasks were imported in
             # rank order, so the sequential queue serves mmal's order.
-            settings = dict(sampling='Sequential sampling')
-        settings = {k: v for k, v in settings.items() if v}
+            settings['sampling'] = self.sampling if version else 'Sequential sampling'
         if settings:
             client.update_project(project['id'], **settings)
         return dict(project=project['id'], project_title=project['title'],
