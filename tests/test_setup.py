@@ -128,6 +128,42 @@ def test_a_failed_set_up_says_which_step_and_leaves_no_stamp(tmp_path):
     assert not (venv / '.mmal-installed').exists()
 
 
+FAKE_PYTHON = """#!/bin/bash
+# Logs each call; the first torch install meets a corrupted download.
+echo "PIP_NO_CACHE_DIR=${PIP_NO_CACHE_DIR:-} $*" >> "$(dirname "$0")/calls.log"
+case "$*" in
+  *requirements/torch.txt*)
+    if [ ! -e "$(dirname "$0")/corrupted-once" ]; then
+      touch "$(dirname "$0")/corrupted-once"
+      echo "ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE." >&2
+      exit 1
+    fi ;;
+  *"environment ready"*) echo "mmal environment ready: fake" ;;
+  "-c "*) exit 1 ;;
+esac
+"""
+
+
+def test_a_corrupted_download_is_retried_without_pips_cache(tmp_path):
+    venv, cache = tmp_path / 'venv', tmp_path / 'cache'
+    (venv / 'bin').mkdir(parents=True)
+    fake_python = venv / 'bin' / 'python'
+    fake_python.write_text(FAKE_PYTHON)
+    fake_python.chmod(0o755)
+    # A cached mmcv wheel for the build this fake python reports (none).
+    wheel_dir = cache / 'mmcv-2.1.0-torchnone-none-cpu'
+    wheel_dir.mkdir(parents=True)
+    (wheel_dir / 'mmcv-2.1.0-cp311-cp311-linux_x86_64.whl').write_text('')
+    result = install_env(str(venv), MMAL_CACHE=str(cache))
+    assert result.returncode == 0, result.stderr
+    assert 'failed (attempt 1 of 3), retrying in 5 s' in result.stderr
+    torch_calls = [line for line in (venv / 'bin' / 'calls.log').read_text()
+                   .splitlines() if 'requirements/torch.txt' in line]
+    assert [call.split()[0] for call in torch_calls] == [
+        'PIP_NO_CACHE_DIR=', 'PIP_NO_CACHE_DIR=1']
+    assert (venv / '.mmal-installed').exists()
+
+
 def load_al_train():
     spec = importlib.util.spec_from_file_location(
         'al_train', osp.join(REPO, 'tools', 'al_train.py'))

@@ -54,7 +54,20 @@ if [ ! -x "$venv/bin/python" ] && [ "$dry_run" = 0 ]; then
   "$python_bin" -m venv "$venv"
 fi
 py="$venv/bin/python"
-pip_install() { "$py" -m pip install --disable-pip-version-check -q "$@"; }
+# A download that arrives corrupted fails pip's hash check (seen in CI: a PyPI
+# wheel's sha256 differed once and matched on the next download), so downloads
+# are retried, without pip's HTTP cache, which could hand back the same bytes.
+with_retries() {
+  local attempt
+  "$@" && return 0
+  for attempt in 2 3; do
+    echo "failed (attempt $((attempt - 1)) of 3), retrying in 5 s without pip's cache: $*" >&2
+    sleep 5
+    PIP_NO_CACHE_DIR=1 "$@" && return 0
+  done
+  return 1
+}
+pip_install() { with_retries "$py" -m pip install --disable-pip-version-check -q "$@"; }
 
 # mmcv's setup.py needs a setuptools older than torch allows: it lives here, on
 # the build's PYTHONPATH only, so the venv never holds a conflict for pip to report.
@@ -139,7 +152,7 @@ if ! ls "$wheel_dir"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
   sdist_dir="$cache_dir/sdist"
   if [ ! -f "$sdist_dir/mmcv-2.1.0.tar.gz" ]; then
     # pip runs the sdist's setup.py for its metadata.
-    PYTHONPATH="$mmcv_setuptools" "$py" -m pip download -q --no-deps \
+    PYTHONPATH="$mmcv_setuptools" with_retries "$py" -m pip download -q --no-deps \
       --no-binary :all: --no-build-isolation -d "$sdist_dir.partial" mmcv==2.1.0
     mkdir -p "$sdist_dir"
     mv "$sdist_dir.partial/mmcv-2.1.0.tar.gz" "$sdist_dir/"
